@@ -1,0 +1,160 @@
+"""The ``fst`` command: list styles and stylize files, folders or stdin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fst.errors import FstError
+
+EXAMPLES_RUN = """examples:
+  fst run starry_night photo.jpg out.jpg
+  fst run starry_night photos/ stylized/ --max-size 1024
+  fst run my_style.weights.h5 photo.png out.webp --strength 0.7 --preserve-color
+  cat photo.jpg | fst run starry_night - - --format png > out.png
+"""
+
+EXAMPLES_STYLES = """examples:
+  fst styles
+  FST_STYLES_DIR=~/my-styles fst styles
+"""
+
+
+def _add_image_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-size", type=int, metavar="N", help="resize so the longer side is at most N pixels first")
+    p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours, transfer only luminance")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--tile-size", type=int, default=None, metavar="N",
+                   help="stylize images over N*N pixels in overlapping NxN tiles (default 1024)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fst",
+        description="Fast neural style transfer: stylize photos with trained paintings.",
+        epilog="run 'fst COMMAND --help' for the options and examples of each command",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("styles", help="list the installed styles", epilog=EXAMPLES_STYLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="List the shipped styles and your own ($FST_STYLES_DIR), with their credits.")
+    p.set_defaults(func=cmd_styles)
+
+    p = sub.add_parser("run", help="stylize an image, a folder of images, or stdin", epilog=EXAMPLES_RUN,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Stylize SRC into DST. SRC may be a file, a folder (DST is then a folder) "
+                                   "or - for standard input; DST - writes to standard output.")
+    p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
+    p.add_argument("src", help="input image, folder of images, or -")
+    p.add_argument("dst", help="output image (format from its extension), folder, or -")
+    _add_image_options(p)
+    p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
+    p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
+                                                  "(default: png for -, the input's own for folders)")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    from fst.styles import find_styles, shipped_dir, user_dir
+
+    found = find_styles()
+    if not found:
+        print(f"no styles installed (looked in {shipped_dir()} and {user_dir()})")
+        return 0
+    rows = [("NAME", "PAINTING", "ARTIST", "LICENCE")]
+    rows += [(s.name, f"{s.title}, {s.year}".strip(", "), s.artist, s.license) for s in found]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+    return 0
+
+
+def _image_options(args: argparse.Namespace) -> dict:
+    options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color}
+    if args.tile_size:
+        options["tile_size"] = args.tile_size
+    return options
+
+
+def _run_stdio(args: argparse.Namespace) -> int:
+    from fst import images, inference
+    from fst.files import write_atomic
+
+    if args.src == "-":
+        rgb, alpha = images.load_image(sys.stdin.buffer.read(), name="<stdin>")
+    else:
+        rgb, alpha = images.load_image(args.src)
+    if args.dst == "-":
+        fmt = images.format_for("stdout." + (args.format or "png").lstrip("."))
+    else:
+        fmt = images.check_destination(args.dst)
+    rgb, alpha = inference.stylize_pixels(rgb, alpha, args.style, **_image_options(args))
+    encoded = images.encode(rgb, fmt, alpha, args.quality)
+    if args.dst == "-":
+        sys.stdout.buffer.write(encoded)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(encoded, args.dst)
+    return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from fst import images, inference, styles
+
+    src, dst = Path(args.src), Path(args.dst)
+    if dst.exists() and not dst.is_dir():
+        raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
+    files = images.find_images(src)
+    if not files:
+        raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
+    styles.load_model(args.style)
+    suffix = "." + args.format.lstrip(".") if args.format else None
+    failed = 0
+    for path in tqdm(files, desc="stylizing", unit="image"):
+        out = dst / path.relative_to(src)
+        if suffix:
+            out = out.with_suffix(suffix)
+        try:
+            inference.run(args.style, path, out, overwrite=args.overwrite, quality=args.quality,
+                          **_image_options(args))
+        except FstError as exc:
+            failed += 1
+            tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
+    if failed:
+        print(f"fst: {failed} of {len(files)} images failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.src == "-" or args.dst == "-":
+        return _run_stdio(args)
+    src = Path(args.src)
+    if src.is_dir():
+        return _run_folder(args)
+    from fst import inference
+
+    inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **_image_options(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FstError as exc:
+        print(f"fst: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fst: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

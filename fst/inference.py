@@ -1,0 +1,173 @@
+"""Stylizing images with a trained style: padding, tiling, blending, colour options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fst import images, styles
+from fst.errors import FstError
+from fst.files import write_atomic
+
+#: Images with more pixels than TILE_SIZE**2 are stylized in overlapping tiles.
+TILE_SIZE = 1024
+TILE_OVERLAP = 128
+_MIN_SIDE = 16
+
+
+def _pad_amounts(n: int) -> tuple[int, int]:
+    """Padding before and after a side of length n to reach a multiple of 4 (at least 16)."""
+    total = max(_MIN_SIDE, -(-n // 4) * 4) - n
+    return total // 2, total - total // 2
+
+
+def _pad(rgb: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Mirror-pads an image symmetrically to a multiple of 4 (at least 16) on each side.
+
+    Returns the padded image and the slices that crop it back, so that
+    output pixels stay aligned with input pixels.
+    """
+    (top, bottom), (left, right) = _pad_amounts(rgb.shape[0]), _pad_amounts(rgb.shape[1])
+    mode = "reflect" if min(rgb.shape[:2]) > 1 else "edge"
+    padded = np.pad(rgb, ((top, bottom), (left, right), (0, 0)), mode=mode)
+    return padded, (slice(top, top + rgb.shape[0]), slice(left, left + rgb.shape[1]))
+
+
+def _forward(model, rgb: np.ndarray) -> np.ndarray:
+    """Runs the network on one HxWx3 image of any size; returns float32 of the same size."""
+    padded, crop = _pad(rgb)
+    return np.asarray(model.predict_on_batch(padded[None].astype(np.float32)))[0][crop]
+
+
+def _windows(n: int, tile: int, overlap: int) -> list[slice]:
+    """Overlapping windows covering 0..n (a multiple of 4), of length `tile` (a multiple
+    of 4) and starting on multiples of 4, so every tile shares one pixel grid."""
+    if n <= tile:
+        return [slice(0, n)]
+    step = (tile - overlap) // 4 * 4
+    return [slice(start, start + tile) for start in range(0, n - tile, step)] + [slice(n - tile, n)]
+
+
+def _ramp(n: int, overlap: int) -> np.ndarray:
+    """Blending weight along one side of a tile: rises over `overlap` pixels at each end."""
+    i = np.arange(n, dtype=np.float32)
+    return np.minimum(1.0, np.minimum(i + 1, n - i) / (overlap + 1))
+
+
+def _forward_tiled(model, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    """Stylizes in overlapping tiles blended with linear ramps; memory grows with the tile, not the image."""
+    tile = max(_MIN_SIDE, tile // 4 * 4)
+    rgb, crop = _pad(rgb)
+    h, w, _ = rgb.shape
+    out = np.zeros((h, w, 3), np.float32)
+    weight = np.zeros((h, w, 1), np.float32)
+    for rows in _windows(h, tile, overlap):
+        for cols in _windows(w, tile, overlap):
+            patch = rgb[rows, cols]
+            wgt = (_ramp(patch.shape[0], overlap)[:, None] * _ramp(patch.shape[1], overlap)[None, :])[..., None]
+            out[rows, cols] += _forward(model, patch) * wgt
+            weight[rows, cols] += wgt
+    out /= weight
+    return out[crop]
+
+
+def _resize_to(rgb: np.ndarray, alpha: np.ndarray | None, max_size: int):
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_size:
+        return rgb, alpha
+    scale = max_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+    if alpha is not None:
+        alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
+    return rgb, alpha
+
+
+_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """The stylized luminance with the original's chrominance (Gatys et al. 2017)."""
+    luma = stylized.astype(np.float32) @ _TO_YCBCR[0]
+    ycc = original.astype(np.float32) @ _TO_YCBCR.T
+    ycc[..., 0] = luma
+    return ycc @ np.linalg.inv(_TO_YCBCR).T
+
+
+def stylize_array(
+    rgb: np.ndarray,
+    style: str | os.PathLike | styles.Style,
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    tile_size: int = TILE_SIZE,
+) -> np.ndarray:
+    """Stylizes a uint8 HxWx3 RGB array and returns uint8 RGB of the same size."""
+    if not 0.0 <= strength <= 1.0:
+        raise FstError(f"strength must be between 0 and 1, not {strength}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+        raise FstError(f"expected an HxWx3 RGB image, got an array of shape {rgb.shape}")
+    model = styles.load_model(style)
+    if rgb.shape[0] * rgb.shape[1] > tile_size * tile_size:
+        out = _forward_tiled(model, rgb, tile_size, min(TILE_OVERLAP, tile_size // 4))
+    else:
+        out = _forward(model, rgb)
+    if preserve_color:
+        out = preserve_colors(out, rgb)
+    if strength < 1.0:
+        out = strength * out + (1.0 - strength) * rgb
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, style, *, max_size: int | None = None, **options):
+    """Stylizes RGB pixels (resized first if ``max_size``); alpha is resized alike and passed through."""
+    if max_size:
+        rgb, alpha = _resize_to(rgb, alpha, max_size)
+    return stylize_array(rgb, style, **options), alpha
+
+
+def stylize(image, style: str | os.PathLike | styles.Style, **options):
+    """Stylizes an image (a uint8 RGB/RGBA array or a PIL image) and returns the same kind.
+
+    Options: ``max_size`` (resize the longer side first), ``strength`` (0..1
+    blend with the original), ``preserve_color`` (keep the photo's colours),
+    ``tile_size``.  An alpha channel is carried through unchanged.
+    """
+    is_pil = isinstance(image, Image.Image)
+    if is_pil:
+        rgb, alpha = images.to_rgb_alpha(image)
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            raise FstError(f"expected a uint8 image array, got {array.dtype}")
+        if array.ndim == 2:
+            array = np.repeat(array[..., None], 3, axis=2)
+        rgb, alpha = (array[..., :3], array[..., 3]) if array.shape[-1] == 4 else (array, None)
+    out, alpha = stylize_pixels(rgb, alpha, style, **options)
+    if alpha is not None:
+        out = np.dstack([out, alpha])
+    return Image.fromarray(out) if is_pil else out
+
+
+def run(
+    style: str | os.PathLike | styles.Style,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    quality: int = 95,
+    **options,
+) -> Path:
+    """Stylizes the image file src into dst (format from dst's extension), atomically.
+
+    Refuses to replace src unless ``overwrite``.  Options as in ``stylize``.
+    """
+    fmt = images.check_destination(dst, src, overwrite)
+    styles.get_style(style)
+    rgb, alpha = images.load_image(src)
+    out, alpha = stylize_pixels(rgb, alpha, style, **options)
+    write_atomic(images.encode(out, fmt, alpha, quality), dst)
+    return Path(dst)

@@ -1,0 +1,149 @@
+"""The feed-forward transformation network of Johnson et al. (2016).
+
+Written with Keras layers and ``keras.ops`` only, so the same network runs under
+the TensorFlow, JAX and PyTorch backends.  Input and output are RGB images in
+0..255, channels last.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+UPSAMPLING_MODES = ("transpose", "resize")
+
+#: Multiply-accumulates per output pixel of the full-width network with
+#: transpose upsampling (convolutions only): used for GFLOP/s figures.
+MACS_PER_PIXEL = 126_144
+
+
+@keras.saving.register_keras_serializable(package="fst")
+class ReflectionPadding2D(layers.Layer):
+    """Pads height and width by mirroring the border, to avoid dark frames."""
+
+    def __init__(self, padding: int, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n + 2 * self.padding
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="fst")
+class BlockConv2D(layers.Conv2D):
+    """A stride-1 'valid' Conv2D computed on 4x4 pixel blocks.
+
+    Same kernel variable and same result as ``Conv2D``, but the convolution runs
+    as a 3x3 one on space-to-depth blocks (16x the channels).  CPU convolution
+    kernels are slow with few output channels: for the 9x9 32->3 output layer
+    this is about 3x faster.  Height and width of the input, less the kernel
+    size plus one, must be multiples of 4.
+    """
+
+    block = 4
+
+    def convolution_op(self, inputs, kernel):
+        b, (kh, kw, cin, cout) = self.block, kernel.shape
+        taps_h, taps_w = -(-(kh + b - 1) // b), -(-(kw + b - 1) // b)
+        # Block kernel W[qh, qw, (sh, sw, c), (rh, rw, o)] = K[b*qh + sh - rh, b*qw + sw - rw, c, o].
+        padded = ops.pad(kernel, [[b - 1, b * taps_h - kh], [b - 1, b * taps_w - kw], [0, 0], [0, 0]])
+        q, s, r = ops.meshgrid(ops.arange(taps_h), ops.arange(b), ops.arange(b), indexing="ij")
+        rows = b * q + s - r + b - 1
+        q, s, r = ops.meshgrid(ops.arange(taps_w), ops.arange(b), ops.arange(b), indexing="ij")
+        cols = b * q + s - r + b - 1
+        w = ops.take(ops.take(padded, rows, axis=0), cols, axis=3)  # qh sh rh qw sw rw c o
+        w = ops.transpose(w, (0, 3, 1, 4, 6, 2, 5, 7))
+        w = ops.reshape(w, (taps_h, taps_w, b * b * cin, b * b * cout))
+
+        n, h, wd = ops.shape(inputs)[0], ops.shape(inputs)[1], ops.shape(inputs)[2]
+        out_h, out_w = h - kh + 1, wd - kw + 1
+        x = ops.pad(inputs, [[0, 0], [0, b * (taps_h - 1) - kh + 1], [0, b * (taps_w - 1) - kw + 1], [0, 0]])
+        x = ops.reshape(x, (n, (out_h // b) + taps_h - 1, b, (out_w // b) + taps_w - 1, b, cin))
+        x = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (n, (out_h // b) + taps_h - 1, (out_w // b) + taps_w - 1, b * b * cin))
+        y = ops.conv(x, w, padding="valid")
+        y = ops.reshape(y, (n, out_h // b, out_w // b, b, b, cout))
+        return ops.reshape(ops.transpose(y, (0, 1, 3, 2, 4, 5)), (n, out_h, out_w, cout))
+
+
+def conv(filters: int, kernel: int, stride: int = 1, name: str | None = None, blocked: bool = False) -> keras.Sequential:
+    """Reflection padding followed by a 'valid' convolution."""
+    conv_class = BlockConv2D if blocked else layers.Conv2D
+    return keras.Sequential(
+        [ReflectionPadding2D(kernel // 2), conv_class(filters, kernel, stride, padding="valid")],
+        name=name,
+    )
+
+
+def instance_norm(name: str | None = None) -> layers.Layer:
+    """Instance normalisation: one group per channel."""
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+
+
+@keras.saving.register_keras_serializable(package="fst")
+class ResidualBlock(layers.Layer):
+    """Two 3x3 conv + instance-norm layers with an identity shortcut."""
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv1, self.norm1 = conv(filters, 3), instance_norm()
+        self.conv2, self.norm2 = conv(filters, 3), instance_norm()
+
+    def build(self, shape):
+        self.conv1.build(shape)
+        self.norm1.build(shape)
+        self.conv2.build(shape)
+        self.norm2.build(shape)
+
+    def call(self, x):
+        y = ops.relu(self.norm1(self.conv1(x)))
+        return x + self.norm2(self.conv2(y))
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+def upsample(filters: int, mode: str, name: str) -> keras.Sequential:
+    """Doubles height and width: a stride-2 transpose conv, or nearest x2 and a 3x3 conv."""
+    if mode == "transpose":
+        return keras.Sequential([layers.Conv2DTranspose(filters, 3, 2, padding="same")], name=name)
+    return keras.Sequential(
+        [layers.UpSampling2D(2, interpolation="nearest"), ReflectionPadding2D(1), layers.Conv2D(filters, 3)],
+        name=name,
+    )
+
+
+def build_network(upsampling: str = "transpose", width: float = 1.0, name: str = "transformer") -> keras.Model:
+    """Builds the transformation network for images of any size (a multiple of 4).
+
+    ``upsampling`` is "transpose" (the paper) or "resize" (free of checkerboard
+    artifacts); ``width`` scales every layer's channel count.
+    """
+    if upsampling not in UPSAMPLING_MODES:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, not {upsampling!r}")
+    if not width > 0:
+        raise ValueError(f"width must be positive, not {width!r}")
+    ch = lambda n: max(1, round(n * width))
+
+    image = keras.Input((None, None, 3), name="image")
+    x = ops.relu(instance_norm("norm1")(conv(ch(32), 9, name="conv1")(image)))
+    x = ops.relu(instance_norm("norm2")(conv(ch(64), 3, 2, name="conv2")(x)))
+    x = ops.relu(instance_norm("norm3")(conv(ch(128), 3, 2, name="conv3")(x)))
+    for i in range(5):
+        x = ResidualBlock(ch(128), name=f"residual{i + 1}")(x)
+    x = ops.relu(instance_norm("norm4")(upsample(ch(64), upsampling, name="up1")(x)))
+    x = ops.relu(instance_norm("norm5")(upsample(ch(32), upsampling, name="up2")(x)))
+    x = conv(3, 9, name="conv_out", blocked=True)(x)
+    out = ops.clip(150.0 * ops.tanh(x) + 127.5, 0.0, 255.0)
+    return keras.Model(image, out, name=name)

@@ -1,0 +1,171 @@
+"""The style registry: named, documented, trained transformation networks.
+
+A style is ``NAME.weights.h5`` (the network's weights, with its options in
+the file's attributes) beside ``NAME.toml`` (the painting's credit and
+licence, the training config and figures).  Styles are found in the package's
+shipped ``weights/`` folder and in the user's style folder
+(``$FST_STYLES_DIR``, by default ``~/.local/share/fst/styles``); a path to a
+``.weights.h5`` file works wherever a name does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fst.errors import FstError
+from fst.files import atomic_path, write_atomic
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+SUFFIX = ".weights.h5"
+NETWORK_ATTR = "fst_network"
+_HERE = Path(__file__).resolve().parent
+
+
+def shipped_dir() -> Path:
+    """The styles installed with the package (``fst/weights`` in a wheel, ``weights/`` in a checkout)."""
+    for candidate in (_HERE / "weights", _HERE.parent / "weights"):
+        if candidate.is_dir():
+            return candidate
+    return _HERE / "weights"
+
+
+def user_dir() -> Path:
+    """The user's own styles: ``$FST_STYLES_DIR``, else ``$XDG_DATA_HOME/fst/styles``."""
+    if os.environ.get("FST_STYLES_DIR"):
+        return Path(os.environ["FST_STYLES_DIR"]).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "fst" / "styles"
+
+
+@dataclass(frozen=True)
+class Style:
+    """A trained style: its weights file and its metadata."""
+
+    name: str
+    weights: Path
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def title(self) -> str:
+        return self.meta.get("title", "")
+
+    @property
+    def artist(self) -> str:
+        return self.meta.get("artist", "")
+
+    @property
+    def year(self) -> str:
+        return str(self.meta.get("year", ""))
+
+    @property
+    def license(self) -> str:
+        return self.meta.get("license", "")
+
+    @property
+    def network_options(self) -> dict[str, Any]:
+        """The options build_network needs, read from the weights file (falling back to the TOML)."""
+        import h5py
+
+        with h5py.File(self.weights, "r") as f:
+            stored = f.attrs.get(NETWORK_ATTR)
+        if stored is not None:
+            return json.loads(stored)
+        return dict(self.meta.get("network", {}))
+
+
+def _read_meta(weights: Path) -> dict[str, Any]:
+    toml_path = weights.with_name(weights.name[: -len(SUFFIX)] + ".toml")
+    if not toml_path.is_file():
+        return {}
+    try:
+        return tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FstError(f"{toml_path}: invalid style metadata ({exc})") from None
+
+
+def _scan(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.name[: -len(SUFFIX)]: p for p in sorted(folder.glob("*" + SUFFIX))}
+
+
+def find_styles() -> list[Style]:
+    """All known styles, shipped first; a user style of the same name takes precedence."""
+    found = {**_scan(shipped_dir()), **_scan(user_dir())}
+    return [Style(name, path, _read_meta(path)) for name, path in sorted(found.items())]
+
+
+def list_styles() -> list[str]:
+    """The names of the shipped and user styles."""
+    return [style.name for style in find_styles()]
+
+
+def get_style(style: str | os.PathLike | Style) -> Style:
+    """Resolves a style name or a path to a ``.weights.h5`` file."""
+    if isinstance(style, Style):
+        return style
+    text = os.fspath(style)
+    if text.endswith(SUFFIX) or os.sep in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise FstError(f"{text}: no such style weights file")
+        return Style(path.name[: -len(SUFFIX)], path, _read_meta(path))
+    known = {s.name: s for s in find_styles()}
+    if text in known:
+        return known[text]
+    close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else (
+        f"; known styles: {', '.join(known)}" if known else "; no styles are installed (see `fst train-style`)"
+    )
+    raise FstError(f"unknown style {text!r}{hint}")
+
+
+def load_model(style: str | os.PathLike | Style):
+    """The style's transformation network with its weights, cached per process."""
+    resolved = get_style(style)
+    stat = resolved.weights.stat()
+    return _load_model(str(resolved.weights.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_model(path: str, mtime_ns: int, size: int):
+    from fst.network import build_network
+
+    style = Style(Path(path).name[: -len(SUFFIX)], Path(path))
+    try:
+        model = build_network(**style.network_options)
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FstError(f"{path}: cannot load style weights ({exc})") from None
+    return model
+
+
+def save_style(model, name: str, meta: dict[str, Any], folder: Path | str | None = None,
+               network_options: dict[str, Any] | None = None) -> Style:
+    """Writes ``NAME.weights.h5`` and ``NAME.toml`` into folder (the user folder by default), atomically."""
+    import h5py
+    import tomli_w
+
+    folder = Path(folder) if folder is not None else user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    options = dict(network_options or meta.get("network", {}))
+    meta = {**meta, "name": name, "network": options}
+    weights = folder / f"{name}{SUFFIX}"
+
+    with atomic_path(weights, suffix=SUFFIX) as tmp:
+        model.save_weights(tmp, overwrite=True)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[NETWORK_ATTR] = json.dumps(options)
+    write_atomic(tomli_w.dumps(meta).encode("utf-8"), weights.with_name(f"{name}.toml"))
+    return Style(name, weights, meta)

@@ -1,0 +1,92 @@
+"""Inference benchmark: the transformation network's speed against the machine's convolution ceiling.
+
+    python scripts/benchmark.py                    # 256, 512, 1024 square, float32
+    python scripts/benchmark.py --large 8000x6000  # also a tiled large image: time and peak memory
+
+Each figure is the median of several runs after a warm-up, through Keras'
+compiled predict function (tf.function / jax.jit), not eager calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from fst.network import MACS_PER_PIXEL, build_network
+
+
+def median_seconds(fn, x, repeats: int) -> float:
+    fn(x)
+    fn(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(fn(x))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def conv_ceiling(repeats: int) -> float:
+    """GFLOP/s of one 3x3 128->128 convolution on a 256x256 map: what this machine can do."""
+    x = keras.Input((None, None, 128))
+    model = keras.Model(x, keras.layers.Conv2D(128, 3, padding="same")(x))
+    data = np.random.default_rng(0).normal(size=(1, 256, 256, 128)).astype("float32")
+    seconds = median_seconds(model.predict_on_batch, data, repeats)
+    return 2 * 256 * 256 * 9 * 128 * 128 / seconds / 1e9
+
+
+def large_image(model, size: str) -> None:
+    """Stylizes one large random image through the tiled path; prints time and peak memory."""
+    import tempfile
+
+    from fst.inference import stylize
+    from fst.styles import save_style
+
+    w, h = map(int, size.lower().split("x"))
+    folder = tempfile.mkdtemp()
+    path = save_style(model, "bench", {}, folder, {"upsampling": "transpose", "width": 1.0}).weights
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    out = stylize(image, path)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n{w}x{h} tiled: {seconds:.1f} s, output {out.shape}, "
+          f"peak RSS {peak:.0f} MiB (was {before:.0f} MiB before; image itself {image.nbytes / 2**20:.0f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--large", metavar="WxH", help="also stylize one WxH image in tiles, e.g. 8000x6000")
+    args = parser.parse_args()
+
+    print(f"backend {keras.backend.backend()}, float32, network upsampling={args.upsampling} width={args.width}")
+    ceiling = conv_ceiling(args.repeats)
+    print(f"ceiling: 3x3 conv 128->128 at 256x256: {ceiling:.1f} GFLOP/s\n")
+    model = build_network(args.upsampling, args.width)
+    macs = MACS_PER_PIXEL if (args.upsampling, args.width) == ("transpose", 1.0) else None
+    print("| size | median ms | images/s | GFLOP/s | of ceiling |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for size in args.sizes:
+        x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
+        seconds = median_seconds(model.predict_on_batch, x, args.repeats)
+        if macs:
+            gflops = 2 * macs * size * size / seconds / 1e9
+            print(f"| {size} | {seconds * 1e3:.0f} | {1 / seconds:.2f} | {gflops:.1f} | {gflops / ceiling:.2f} |")
+        else:
+            print(f"| {size} | {seconds * 1e3:.0f} | {1 / seconds:.2f} | - | - |")
+    if args.large:
+        large_image(model, args.large)
+
+
+if __name__ == "__main__":
+    main()

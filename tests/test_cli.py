@@ -1,0 +1,121 @@
+"""The fst command: one-line errors, folders, stdin/stdout, the styles table."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fst.cli import main
+
+
+def fst_cmd(*args, stdin=None):
+    """Runs the real command in a subprocess (to see exit codes and stderr as a user does)."""
+    return subprocess.run([sys.executable, "-m", "fst.cli", *map(str, args)], input=stdin,
+                          capture_output=True, env=os.environ.copy())
+
+
+def write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path, val_photo):
+    """A folder of three small photos (one in a subfolder) and one corrupt file."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.jpg", "b.png", "sub/c.jpg"]):
+        Image.open(val_photo).resize((48 + 4 * i, 40)).save(folder / name)
+    write(folder / "broken.jpg", val_photo.read_bytes()[:2000])
+    return folder
+
+
+def test_run_file(tiny_style, val_photo, tmp_path):
+    out = tmp_path / "deep" / "out.png"
+    assert main(["run", "tiny", str(val_photo), str(out), "--max-size", "64"]) == 0
+    assert Image.open(out).size == (64, 64)
+
+
+def test_folder_with_one_corrupt_file(tiny_style, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "tiny", str(photos), str(out), "--format", "png"]) == 1
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert made == ["a.png", "b.png", "sub/c.png"]
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_stdin_to_stdout(tiny_style, val_photo):
+    result = fst_cmd("run", tiny_style, "-", "-", "--format", "png", "--max-size", "32",
+                     stdin=val_photo.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("text", "not an image"),
+        ("truncated", "truncated"),
+        ("empty", "empty file"),
+        ("unknown_style", "did you mean tiny"),
+        ("unwritable", "cannot write"),
+        ("extension", "no image writer"),
+        ("empty_folder", "no images found"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tiny_style, val_photo, tmp_path, case, reason):
+    style, src, dst = "tiny", val_photo, tmp_path / "out.png"
+    if case == "missing":
+        src = tmp_path / "nope.jpg"
+    elif case == "directory":
+        dst = tmp_path / "existing_folder"
+        dst.mkdir()
+    elif case == "text":
+        src = write(tmp_path / "notes.jpg", b"just text")
+    elif case == "truncated":
+        src = write(tmp_path / "cut.jpg", val_photo.read_bytes()[:3000])
+    elif case == "empty":
+        src = write(tmp_path / "zero.jpg", b"")
+    elif case == "unknown_style":
+        style = "tinny"
+    elif case == "unwritable":
+        dst = write(tmp_path / "file", b"x") / "out.png"
+    elif case == "extension":
+        dst = tmp_path / "out.xyz"
+    elif case == "empty_folder":
+        src = tmp_path / "nothing"
+        src.mkdir()
+        dst = tmp_path / "outdir"
+    result = fst_cmd("run", style, src, dst)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert err.count("\n") == 1 and err.startswith("fst: error:") and reason in err, err
+    assert "Traceback" not in err
+    assert not dst.is_file()
+
+
+def test_styles_table_and_help(tiny_style, capsys):
+    assert main(["styles"]) == 0
+    table = capsys.readouterr().out
+    assert "tiny" in table and "Test Pattern" in table and "public domain" in table
+    for args in (["--help"], ["run", "--help"], ["styles", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_source_is_protected(tiny_style, tmp_path, val_photo):
+    src = tmp_path / "photo.png"
+    Image.open(val_photo).resize((32, 32)).save(src)
+    before = src.read_bytes()
+    assert main(["run", "tiny", str(src), str(src)]) == 2
+    assert src.read_bytes() == before
+    assert main(["run", "tiny", str(src), str(src), "--overwrite"]) == 0
+    assert src.read_bytes() != before
+    assert np.asarray(Image.open(src)).shape == (32, 32, 3)

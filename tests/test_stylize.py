@@ -1,0 +1,87 @@
+"""Stylizing arrays: any size, alignment, tiling, max size, strength, colour preservation."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fst
+from fst.inference import preserve_colors
+
+
+def periodic_image(h, w, period=16, seed=0):
+    """An image that repeats every `period` pixels, so any large window has the same statistics."""
+    cell = np.random.default_rng(seed).integers(0, 256, (period, period, 3), dtype=np.uint8)
+    return np.tile(cell, (-(-h // period), -(-w // period), 1))[:h, :w]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (333, 517), (517, 333), (64, 64), (7, 130)])
+def test_any_size_comes_back_at_input_size(tiny_style, size):
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    out = fst.stylize(image, tiny_style)
+    assert out.shape == image.shape and out.dtype == np.uint8
+
+
+def test_output_is_aligned_with_input(tiny_style):
+    """A window of a periodic image, padded internally to a multiple of 4, gives the same pixels
+    as the whole image at the same coordinates (interior): no shift from the pad and crop."""
+    whole = periodic_image(256, 256)
+    out_whole = fst.stylize(whole, tiny_style).astype(float)
+    # 250 rows/cols are padded by 1 before: the window at 5 then sits on the same 4-pixel grid as the whole.
+    window = whole[5:255, 5:255]
+    out_window = fst.stylize(window, tiny_style).astype(float)
+    inner = np.s_[40:-40, 40:-40]
+    error = lambda dy, dx: np.abs(out_window[inner] - out_whole[5 + dy : 255 + dy, 5 + dx : 255 + dx][inner]).mean()
+    aligned = error(0, 0)
+    for dy, dx in [(1, 0), (-1, 0), (0, 1), (0, -1)]:
+        assert error(dy, dx) > 5 * aligned, (aligned, dy, dx, error(dy, dx))
+
+
+def test_tiles_blend_to_the_untiled_result(tiny_style):
+    """On an image whose statistics are the same in every window, tiling changes little
+    (a random network amplifies the tile borders' reflection padding far more than a trained one)."""
+    image = periodic_image(300, 261)
+    full = fst.stylize(image, tiny_style).astype(float)
+    tiled = fst.stylize(image, tiny_style, tile_size=160).astype(float)
+    assert tiled.shape == full.shape
+    flipped = fst.stylize(image[::-1, ::-1].copy(), tiny_style)[::-1, ::-1].astype(float)
+    assert np.abs(tiled - full).mean() < 0.2 * np.abs(flipped - full).mean()
+    # No seam: the step between neighbouring columns is no larger at tile borders than elsewhere.
+    steps = np.abs(np.diff(tiled, axis=1)).mean(axis=(0, 2))
+    assert steps.max() < 1.5 * np.median(steps) + 10
+
+
+def test_max_size_and_pil_roundtrip(tiny_style, val_photo):
+    image = Image.open(val_photo).resize((300, 200))
+    out = fst.stylize(image, tiny_style, max_size=150)
+    assert isinstance(out, Image.Image) and out.size == (150, 100)
+
+
+def test_strength_zero_returns_original(tiny_style, photo_array):
+    out = fst.stylize(photo_array, tiny_style, strength=0.0)
+    assert np.abs(out.astype(int) - photo_array).max() <= 1
+    half = fst.stylize(photo_array, tiny_style, strength=0.5).astype(float)
+    full = fst.stylize(photo_array, tiny_style).astype(float)
+    assert np.abs(half - (full + photo_array) / 2).max() <= 1.0
+
+
+def test_preserve_color_keeps_chrominance(tiny_style, photo_array):
+    out = fst.stylize(photo_array, tiny_style, preserve_color=True).astype(float)
+    to_ycc = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    chroma_out, chroma_in = (out @ to_ycc.T)[..., 1:], (photo_array.astype(float) @ to_ycc.T)[..., 1:]
+    unclipped = (out > 2).all(-1) & (out < 253).all(-1)
+    assert np.abs(chroma_out - chroma_in)[unclipped].mean() < 1.0
+    plain = fst.stylize(photo_array, tiny_style).astype(float)
+    luma = lambda a: a @ to_ycc[0]
+    assert np.abs(luma(out) - luma(plain))[unclipped].mean() < 1.0
+
+
+def test_preserve_colors_of_identical_images_is_identity():
+    image = np.random.default_rng(0).uniform(0, 255, (8, 8, 3))
+    np.testing.assert_allclose(preserve_colors(image, image), image, atol=1e-3)
+
+
+def test_rgba_array_keeps_alpha(tiny_style):
+    rgba = np.random.default_rng(0).integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    out = fst.stylize(rgba, tiny_style)
+    assert out.shape == (20, 30, 4)
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
