@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from fst.errors import FstError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES_RUN = """examples:
   fst run starry_night photo.jpg out.jpg
   fst run starry_night photos/ stylized/ --max-size 1024
   fst run my_style.weights.h5 photo.png out.webp --strength 0.7 --preserve-color
   cat photo.jpg | fst run starry_night - - --format png > out.png
+"""
+
+EXAMPLES_TRAIN = """examples:
+  fst train-style configs/starry_night.toml --data ~/coco/train2017
+  fst train-style configs/starry_night.toml --data photos/ --steps 2000 --image-size 128
+  fst train-style --style painting.jpg --name my_style --data photos/
+  KERAS_BACKEND=jax fst train-style configs/great_wave.toml --data photos/ --mixed-precision mixed_bfloat16
+
+Run the same command again after an interruption to resume from the last checkpoint.
 """
 
 EXAMPLES_STYLES = """examples:
@@ -55,7 +67,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
                                                   "(default: png for -, the input's own for folders)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train-style", help="train a style for one painting", epilog=EXAMPLES_TRAIN,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train the transformation network for one painting on a folder of photos, "
+                                   "then install it as a style. Every config key can be overridden below.")
+    p.add_argument("config", nargs="?", help="a TOML config (see configs/)")
+    p.add_argument("--data", required=True, help="folder of training photos, searched recursively")
+    p.add_argument("--style", dest="style_image", help="the painting (instead of, or overriding, the config's)")
+    p.add_argument("--run-dir", help="checkpoints, logs and previews (default runs/NAME)")
+    p.add_argument("--out", help="where to install the style (default: your style folder, $FST_STYLES_DIR)")
+    p.add_argument("--vgg-weights", help=f"path to {VGG_FILE} (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
+    p.add_argument("--preview-data", help="folder of photos for the preview grids (default: none)")
+    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint instead of resuming")
+    _add_config_options(p)
+    p.set_defaults(func=cmd_train)
     return parser
+
+
+VGG_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """One --option per TrainConfig field, so any config value can be overridden."""
+    import dataclasses
+
+    from fst.config import TrainConfig
+
+    group = p.add_argument_group("config overrides")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "style_image":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, list):
+            group.add_argument(flag, nargs="+", type=type(default[0]), default=None, metavar="V")
+        else:
+            group.add_argument(flag, type=type(default), default=None, metavar=f.name.upper())
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
@@ -141,6 +191,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fst import inference
 
     inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **_image_options(args))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+    import logging
+
+    from fst.config import TrainConfig
+    from fst.train import train_style
+
+    logging.basicConfig(level=logging.INFO, format="fst: %(message)s")
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig.load(args.config, **overrides)
+    style = train_style(config, args.data, run_dir=args.run_dir, out_dir=args.out, vgg_weights=args.vgg_weights,
+                        preview_data=args.preview_data, restart=args.restart)
+    print(f"installed style {style.name!r} at {style.weights}; try: fst run {style.name} photo.jpg out.jpg")
     return 0
 
 

@@ -1,0 +1,109 @@
+"""Training configs: one TOML file per painting, every key overridable from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fst.errors import FstError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a trained style; a configs/NAME.toml file sets these keys."""
+
+    name: str = ""
+    style_image: str = ""
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    license: str = ""
+    # Loss
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 10.0
+    content_layers: list[str] = field(default_factory=lambda: ["block4_conv2"])
+    style_layers: list[str] = field(
+        default_factory=lambda: ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+    )
+    style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0])
+    pooling: str = "max"
+    style_size: int = 512
+    # Data and optimisation
+    image_size: int = 256
+    batch_size: int = 4
+    steps: int = 20000
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    seed: int = 0
+    # Network
+    upsampling: str = "transpose"
+    width: float = 1.0
+    # Run
+    checkpoint_every: int = 200
+    preview_every: int = 1000
+    workers: int = 2
+    mixed_precision: str = "none"
+    jit_compile: bool = False
+    distribute: str = "auto"
+
+    #: Keys that change the result; a checkpoint only resumes a run with the same ones.
+    RUN_ONLY = ("checkpoint_every", "preview_every", "workers", "steps")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "TrainConfig":
+        """Defaults, then the TOML file's keys, then the overrides (None values ignored)."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise FstError(f"{path}: no such config file")
+            try:
+                values = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise FstError(f"{path}: invalid TOML ({exc})") from None
+            if values.get("style_image") and not Path(values["style_image"]).is_absolute():
+                values["style_image"] = str((path.parent / values["style_image"]).resolve())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise FstError(f"unknown config keys: {', '.join(unknown)}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not self.name:
+            raise FstError("the style needs a name (name = ... in the config, or --name)")
+        if not self.style_image:
+            raise FstError("no painting given (style_image = ... in the config, or --style)")
+        if not Path(self.style_image).is_file():
+            raise FstError(f"{self.style_image}: painting not found")
+        if self.steps % self.checkpoint_every and self.steps > self.checkpoint_every:
+            raise FstError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
+        if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16"):
+            raise FstError(f"mixed_precision must be none, mixed_float16 or mixed_bfloat16, not {self.mixed_precision}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise FstError(f"lr_schedule must be constant or cosine, not {self.lr_schedule}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """A hash of the keys that change the trained weights."""
+        ignored = set(self.RUN_ONLY) - ({"steps"} if self.lr_schedule == "cosine" else set())
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

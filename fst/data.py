@@ -1,0 +1,82 @@
+"""Training photos: any folder of images, searched recursively, as seeded batches of random crops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from fst.errors import FstError
+from fst.images import find_images, load_image
+
+log = logging.getLogger(__name__)
+
+
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Resizes the shorter side to `size` and takes a random size x size crop."""
+    h, w = rgb.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (nh, nw) != (h, w):
+        rgb = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR))
+    y, x = rng.integers(0, nh - size + 1), rng.integers(0, nw - size + 1)
+    return rgb[y : y + size, x : x + size]
+
+
+class PhotoBatches(keras.utils.PyDataset):
+    """Batches of random square crops (float32 RGB 0..255) from a folder of photos.
+
+    Batch ``i`` is a pure function of (seed, start + i): the data order does
+    not depend on workers or on where a resumed run starts, so a run killed
+    and resumed sees exactly the batches an uninterrupted one would.  Files
+    are reshuffled every pass over the folder.  Unreadable files are skipped
+    (another photo takes their place) and counted in ``skipped``.
+    """
+
+    def __init__(self, folder: str | Path, image_size: int, batch_size: int, steps: int,
+                 seed: int = 0, start: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FstError(f"{folder}: no such folder of training photos")
+        self.files = find_images(folder)
+        if not self.files:
+            raise FstError(f"{folder}: no images found for training")
+        self.image_size, self.batch_size, self.seed = image_size, batch_size, seed
+        self.steps, self.start = steps, start
+        self.skipped: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def _order(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        step = self.start + index
+        rng = np.random.default_rng([self.seed, 1_000_003, step])
+        batch = []
+        position = step * self.batch_size
+        while len(batch) < self.batch_size:
+            epoch, slot = divmod(position, len(self.files))
+            path = self.files[self._order(epoch)[slot]]
+            position += 1
+            if path in self.skipped:
+                continue
+            try:
+                rgb, _ = load_image(path)
+            except FstError as exc:
+                with self._lock:
+                    if path not in self.skipped:
+                        self.skipped.add(path)
+                        log.warning("skipping unreadable training photo %s", exc)
+                    if len(self.skipped) == len(self.files):
+                        raise FstError(f"{path.parent}: none of the training photos could be read") from None
+                continue
+            batch.append(random_crop(rgb, self.image_size, rng))
+        return np.stack(batch).astype(np.float32)

@@ -1,0 +1,321 @@
+"""Training a style: the transformation network against the VGG19 perceptual loss, with ``model.fit``.
+
+One "epoch" here is ``checkpoint_every`` steps: at its end the training state
+(network, optimizer, step) is checkpointed atomically, losses are logged, and
+a preview grid is written.  Running the same command again resumes from the
+last checkpoint and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from fst.config import TrainConfig
+from fst.errors import FstError
+from fst.files import atomic_path, write_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.weights.h5"
+
+
+class StyleTrainer(keras.Model):
+    """The transformation network plus the frozen loss network; ``fit`` trains the former.
+
+    ``compute_loss`` is overridden (not ``train_step``), so the same model
+    trains under the TensorFlow, JAX and PyTorch backends.
+    """
+
+    def __init__(self, network: keras.Model, loss, replicas: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.network, self.perceptual, self.replicas = network, loss, replicas
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("content", "style", "tv")}
+
+    def build(self, input_shape):
+        self.network.build(input_shape)
+
+    def call(self, images, training=False):
+        return self.network(images, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        content_targets, _ = self.perceptual.features(x)
+        content_targets = [ops.stop_gradient(t) for t in content_targets]
+        terms = self.perceptual(y_pred, content_targets)
+        for key, tracker in self.trackers.items():
+            tracker.update_state(terms[key])
+        # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
+        return terms["total"] / self.replicas
+
+    @property
+    def metrics(self):
+        return [*super().metrics, *self.trackers.values()]
+
+
+def _strategy(config: TrainConfig):
+    """The tf.distribute strategy for this run (TensorFlow backend), or None."""
+    if keras.backend.backend() != "tensorflow" or config.distribute == "none":
+        return None
+    import tensorflow as tf
+
+    if "TF_CONFIG" in os.environ and config.distribute in ("auto", "multiworker"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if config.distribute == "mirrored":
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def _set_jax_distribution(config: TrainConfig) -> None:
+    if keras.backend.backend() == "jax" and config.distribute != "none":
+        import jax
+
+        if len(jax.devices()) > 1 or config.distribute == "mirrored":
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+
+
+def load_painting(path: str, size: int) -> np.ndarray:
+    """The painting as RGB, resized so its longer side is `size`."""
+    from PIL import Image
+
+    from fst.images import load_image
+
+    rgb, _ = load_image(path)
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                  Image.Resampling.LANCZOS))
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes the whole training state atomically every epoch (= checkpoint_every steps),
+    unless the epoch's loss is not finite."""
+
+    def __init__(self, path: Path, fingerprint: str, steps_per_epoch: int, elapsed: float):
+        super().__init__()
+        self.path, self.fingerprint, self.steps_per_epoch = path, fingerprint, steps_per_epoch
+        self.elapsed, self.started = elapsed, time.monotonic()
+        self.last_good_step: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite((logs or {}).get("loss", float("nan"))):
+            return
+        import h5py
+
+        with atomic_path(self.path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp)
+            with h5py.File(tmp, "a") as f:
+                f.attrs["epoch"] = epoch + 1
+                f.attrs["fingerprint"] = self.fingerprint
+                f.attrs["elapsed_seconds"] = self.total_seconds()
+        self.last_good_step = (epoch + 1) * self.steps_per_epoch
+
+    def total_seconds(self) -> float:
+        return self.elapsed + time.monotonic() - self.started
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops at the first non-finite loss and remembers the step."""
+
+    def __init__(self, start_step: int):
+        super().__init__()
+        self.step, self.bad_step = start_step, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_step = self.step
+            self.model.stop_training = True
+
+
+class Progress(keras.callbacks.Callback):
+    """One tqdm bar over all the run's steps, with the latest losses."""
+
+    def __init__(self, total: int, initial: int):
+        super().__init__()
+        self.total, self.initial = total, initial
+
+    def on_train_begin(self, logs=None):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.initial, unit="step", desc="training", dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and batch % 10 == 0:
+            self.bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items() if k in ("loss", "content", "style", "tv")})
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+class Preview(keras.callbacks.Callback):
+    """Writes a grid of fixed validation photos stylized by the current network (PNG, and TensorBoard)."""
+
+    def __init__(self, photos: np.ndarray, folder: Path, every_epochs: int, steps_per_epoch: int, log_dir: Path | None):
+        super().__init__()
+        self.photos, self.folder, self.every = photos, folder, max(1, every_epochs)
+        self.steps_per_epoch, self.log_dir = steps_per_epoch, log_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        from fst.images import encode
+
+        step = (epoch + 1) * self.steps_per_epoch
+        out = np.asarray(ops.convert_to_numpy(self.model.network(self.photos, training=False)), np.float32)
+        grid = np.concatenate([np.concatenate(list(self.photos), 1), np.concatenate(list(out), 1)], 0)
+        grid = np.clip(np.round(grid), 0, 255).astype(np.uint8)
+        write_atomic(encode(grid, "PNG"), self.folder / f"preview_{step:07d}.png")
+        if self.log_dir is not None:
+            import tensorflow as tf
+
+            with tf.summary.create_file_writer(str(self.log_dir / "train")).as_default():
+                tf.summary.image("preview", grid[None], step=step)
+
+
+def _preview_photos(folder: Path, size: int, count: int = 4) -> np.ndarray:
+    from fst.data import random_crop
+    from fst.images import find_images, load_image
+
+    rng = np.random.default_rng(0)
+    photos = []
+    for path in find_images(folder):
+        try:
+            photos.append(random_crop(load_image(path)[0], size, rng))
+        except FstError:
+            continue
+        if len(photos) == count:
+            break
+    return np.stack(photos).astype(np.float32)
+
+
+def _tensorboard_available() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def train_style(
+    config: TrainConfig,
+    data: str | os.PathLike,
+    run_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    vgg_weights: str | None = None,
+    preview_data: str | os.PathLike | None = None,
+    verbose: bool = True,
+    restart: bool = False,
+):
+    """Trains (or resumes training) a style and exports it into the registry.
+
+    ``data`` is a folder of photos; checkpoints, logs and previews go into
+    ``run_dir`` (default ``runs/NAME``); the finished style is written to
+    ``out_dir`` (default: the user's style folder).  Returns the Style.
+    """
+    from fst.data import PhotoBatches
+    from fst.losses import PerceptualLoss
+    from fst.network import build_network
+    from fst.styles import save_style
+
+    run_dir = Path(run_dir or Path("runs") / config.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT
+    fingerprint = config.fingerprint()
+    steps_per_epoch = min(config.checkpoint_every, config.steps)
+    epochs = config.steps // steps_per_epoch
+
+    initial_epoch, elapsed = 0, 0.0
+    if checkpoint_path.exists() and restart:
+        checkpoint_path.unlink()
+    if checkpoint_path.exists():
+        import h5py
+
+        with h5py.File(checkpoint_path, "r") as f:
+            if f.attrs.get("fingerprint") != fingerprint:
+                raise FstError(f"{checkpoint_path}: checkpoint of a different config; use --restart or another --run-dir")
+            initial_epoch, elapsed = int(f.attrs["epoch"]), float(f.attrs["elapsed_seconds"])
+    if config.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+
+    keras.utils.set_random_seed(config.seed)
+    dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
+                           start=initial_epoch * steps_per_epoch, workers=config.workers,
+                           use_multiprocessing=False, max_queue_size=8)
+    painting = load_painting(config.style_image, config.style_size)
+
+    strategy = _strategy(config)
+    _set_jax_distribution(config)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        network = build_network(config.upsampling, config.width)
+        loss = PerceptualLoss(config.content_layers, config.style_layers, config.style_layer_weights,
+                              config.content_weight, config.style_weight, config.tv_weight,
+                              config.pooling, vgg_weights)
+        loss.set_style(painting)
+        trainer = StyleTrainer(network, loss, replicas=replicas)
+        learning_rate = config.learning_rate
+        if config.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=config.jit_compile)
+        trainer.build((None, None, None, 3))
+        trainer.optimizer.build(trainer.trainable_variables)
+        if initial_epoch:
+            trainer.load_weights(checkpoint_path)
+            log.info("resuming %s from step %d", config.name, initial_epoch * steps_per_epoch)
+
+    checkpoint = Checkpoint(checkpoint_path, fingerprint, steps_per_epoch, elapsed)
+    stop = StopOnNaN(initial_epoch * steps_per_epoch)
+    log_dir = run_dir / "logs" if _tensorboard_available() else None
+    callbacks = [stop, checkpoint, keras.callbacks.CSVLogger(str(run_dir / "losses.csv"), append=True)]
+    preview_folder = Path(preview_data) if preview_data else None
+    if preview_folder is not None:
+        callbacks.append(Preview(_preview_photos(preview_folder, config.image_size), run_dir / "previews",
+                                 config.preview_every // steps_per_epoch, steps_per_epoch, log_dir))
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
+    if verbose:
+        callbacks.append(Progress(config.steps, initial_epoch * steps_per_epoch))
+
+    if initial_epoch < epochs:
+        trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, shuffle=False,
+                              callbacks=callbacks, verbose=0)
+    if stop.bad_step is not None:
+        kept = f"the last good checkpoint (step {checkpoint.last_good_step or initial_epoch * steps_per_epoch})"
+        raise FstError(f"loss became NaN or infinite at step {stop.bad_step}; stopped, keeping {kept} in {checkpoint_path}; "
+                       "try a lower learning_rate")
+    if dataset.skipped:
+        log.warning("%d unreadable training photos were skipped", len(dataset.skipped))
+
+    with open(run_dir / "losses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    final = {k: round(float(v), 6) for k, v in rows[-1].items() if k in ("loss", "content", "style", "tv")} if rows else {}
+    meta = {
+        "title": config.title, "artist": config.artist, "year": str(config.year), "license": config.license,
+        "training": {k: v for k, v in config.to_dict().items() if k not in ("title", "artist", "year", "license")},
+        "figures": {
+            "steps": config.steps,
+            "training_seconds": round(checkpoint.total_seconds(), 1),
+            "final_losses": final,
+            "backend": keras.backend.backend(),
+            "replicas": replicas,
+            "skipped_photos": len(dataset.skipped),
+        },
+    }
+    options = {"upsampling": config.upsampling, "width": config.width}
+    return save_style(network, config.name, meta, out_dir, options)

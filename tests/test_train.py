@@ -1,0 +1,188 @@
+"""Training: losses fall, kill-and-resume, two logical devices, JAX, bad photos, one-line errors."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+from conftest import SHARED, VAL_PHOTOS
+
+VGG = SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
+TINY = ["--image-size", "64", "--batch-size", "2", "--width", "0.25", "--style-size", "128",
+        "--workers", "1", "--preview-every", "100000"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Twelve validation photos in a scratch folder (the rest of val stays held out)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(1, 13):
+        shutil.copy(VAL_PHOTOS / f"{i:06d}.jpg", folder / f"{i:06d}.jpg")
+    return folder
+
+
+def train_cmd(tmp_path, data, *args, env=None, **popen):
+    """The fst train-style command line for a tiny run into tmp_path."""
+    command = [sys.executable, "-m", "fst.cli", "train-style", "--name", "t", "--style", str(PAINTING),
+               "--data", str(data), "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out"),
+               "--vgg-weights", str(VGG), *TINY, *map(str, args)]
+    return command, {**os.environ, **(env or {})}
+
+
+def run_train(tmp_path, data, *args, env=None):
+    command, env = train_cmd(tmp_path, data, *args, env=env)
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def read_weights(path):
+    with h5py.File(path, "r") as f:
+        arrays = []
+        f.visititems(lambda name, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def held_out_style_loss(weights_path):
+    """Mean style term of a style's outputs on held-out val photos (at 64 px)."""
+    from fst.losses import PerceptualLoss
+    from fst.styles import load_model
+    from fst.train import load_painting
+
+    loss = PerceptualLoss(vgg_weights=str(VGG))
+    loss.set_style(load_painting(str(PAINTING), 128))
+    photos = np.stack([np.asarray(__import__("PIL.Image").Image.open(VAL_PHOTOS / f"{i:06d}.jpg").resize((64, 64)))
+                       for i in range(41, 51)]).astype("float32")
+    content, _ = loss.features(photos)
+    out = load_model(weights_path).predict_on_batch(photos)
+    return float(loss(out, content)["style"])
+
+
+def test_training_lowers_the_losses(tmp_path, photos):
+    from fst.config import TrainConfig
+    from fst.train import train_style
+
+    config = TrainConfig.load(None, name="fall", style_image=str(PAINTING), steps=40, checkpoint_every=10,
+                              preview_every=20, image_size=64, batch_size=2, width=0.25, style_size=128, workers=1)
+    style = train_style(config, photos, run_dir=tmp_path / "run", out_dir=tmp_path / "out",
+                        vgg_weights=str(VGG), preview_data=VAL_PHOTOS, verbose=False)
+    rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[2]) for r in rows]
+    assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
+    assert style.meta["figures"]["steps"] == 40 and style.artist == ""
+    previews = sorted(p.name for p in (tmp_path / "run" / "previews").iterdir())
+    assert previews == ["preview_0000020.png", "preview_0000040.png"]
+    assert any((tmp_path / "run" / "logs" / "train").iterdir())
+
+    import keras
+
+    from fst.network import build_network
+    from fst.styles import save_style
+
+    keras.utils.set_random_seed(0)
+    untrained = save_style(build_network(width=0.25), "untrained", {}, tmp_path / "out",
+                           {"upsampling": "transpose", "width": 0.25})
+    assert held_out_style_loss(style.weights) < 0.5 * held_out_style_loss(untrained.weights)
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
+    straight = run_train(tmp_path / "a", photos, "--steps", "6", "--checkpoint-every", "2")
+    assert straight.returncode == 0, straight.stderr
+
+    command, env = train_cmd(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "b" / "run" / "checkpoint.weights.h5"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists() and not (tmp_path / "b" / "out").exists()
+    with h5py.File(checkpoint, "r") as f:
+        assert f.attrs["epoch"] < 3
+
+    resumed = run_train(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    for a, b in zip(read_weights(tmp_path / "a" / "out" / "t.weights.h5"),
+                    read_weights(tmp_path / "b" / "out" / "t.weights.h5")):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_two_logical_devices(tmp_path, photos):
+    script = (
+        "import sys, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "from fst.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command, env = train_cmd(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", "--distribute", "mirrored")
+    result = subprocess.run([sys.executable, "-c", script, *command[3:]], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    meta = (tmp_path / "out" / "t.toml").read_text()
+    assert "replicas = 2" in meta
+    losses = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
+    assert all(math.isfinite(float(r.split(",")[2])) for r in losses)
+
+
+def test_jax_backend_trains(tmp_path, photos):
+    pytest.importorskip("jax")
+    result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr
+    assert 'backend = "jax"' in (tmp_path / "out" / "t.toml").read_text()
+
+
+def test_bad_photo_is_skipped(tmp_path, photos):
+    from fst.config import TrainConfig
+    from fst.train import train_style
+
+    data = tmp_path / "data"
+    shutil.copytree(photos, data)
+    (data / "000001.jpg").write_bytes(b"not a jpeg")
+    config = TrainConfig.load(None, name="skip", style_image=str(PAINTING), steps=14, checkpoint_every=14,
+                              image_size=64, batch_size=2, width=0.25, style_size=128, workers=1)
+    style = train_style(config, data, run_dir=tmp_path / "run", out_dir=tmp_path / "out",
+                        vgg_weights=str(VGG), verbose=False)
+    assert style.meta["figures"]["skipped_photos"] == 1
+
+
+@pytest.mark.parametrize("case,reason", [("empty_data", "no images found"), ("no_painting", "painting not found"),
+                                         ("no_vgg", "VGG19 weights file not found")])
+def test_one_line_errors(tmp_path, case, reason, photos):
+    data, args = photos, ["--steps", "2", "--checkpoint-every", "2"]
+    if case == "empty_data":
+        data = tmp_path / "empty"
+        data.mkdir()
+    command, env = train_cmd(tmp_path, data, *args)
+    if case == "no_painting":
+        command[command.index("--style") + 1] = str(tmp_path / "missing.jpg")
+    if case == "no_vgg":
+        command[command.index("--vgg-weights") + 1] = str(tmp_path / "vgg.h5")
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("fst:")]
+    assert len(lines) == 1 and reason in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
+    import keras
+
+    from fst.train import Checkpoint, StopOnNaN
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoint = Checkpoint(tmp_path / "c.weights.h5", "x", steps_per_epoch=5, elapsed=0.0)
+    stop = StopOnNaN(start_step=0)
+    for callback in (checkpoint, stop):
+        callback.set_model(model)
+    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    before = (tmp_path / "c.weights.h5").read_bytes()
+    stop.on_train_batch_end(0, {"loss": float("nan")})
+    checkpoint.on_epoch_end(1, {"loss": float("nan")})
+    assert model.stop_training and stop.bad_step == 1
+    assert (tmp_path / "c.weights.h5").read_bytes() == before and checkpoint.last_good_step == 5
