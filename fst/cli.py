@@ -206,7 +206,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig.load(args.config, **overrides)
     style = train_style(config, args.data, run_dir=args.run_dir, out_dir=args.out, vgg_weights=args.vgg_weights,
                         preview_data=args.preview_data, restart=args.restart)
-    print(f"installed style {style.name!r} at {style.weights}; try: fst run {style.name} photo.jpg out.jpg")
+    if style is not None:
+        print(f"installed style {style.name!r} at {style.weights}; try: fst run {style.name} photo.jpg out.jpg")
     return 0
 
 

@@ -31,7 +31,7 @@ class TrainConfig:
     license: str = ""
     # Loss
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 50.0
     tv_weight: float = 10.0
     content_layers: list[str] = field(default_factory=lambda: ["block4_conv2"])
     style_layers: list[str] = field(

@@ -80,7 +80,15 @@ class PerceptualLoss(keras.layers.Layer):
         self.style_layer_weights = weights
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.vgg = build_vgg(self.content_layers + self.style_layers, pooling, vgg_weights)
+        # The content targets need only the layers up to the deepest content layer.
+        self.content_vgg = keras.Model(self.vgg.inputs, self.vgg.outputs[: len(self.content_layers)])
         self.target_grams: list[np.ndarray] | None = None
+
+    def content_targets(self, images) -> list:
+        """Content-layer features of the (unstylized) photos, without gradient."""
+        outputs = self.content_vgg(images)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [ops.stop_gradient(f) for f in outputs]
 
     def features(self, images):
         """(content features, style Gram matrices) of RGB 0..255 images."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import logging
 import math
 import os
@@ -48,9 +49,7 @@ class StyleTrainer(keras.Model):
         return self.network(images, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        content_targets, _ = self.perceptual.features(x)
-        content_targets = [ops.stop_gradient(t) for t in content_targets]
-        terms = self.perceptual(y_pred, content_targets)
+        terms = self.perceptual(y_pred, self.perceptual.content_targets(x))
         for key, tracker in self.trackers.items():
             tracker.update_state(terms[key])
         # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
@@ -78,12 +77,26 @@ def _strategy(config: TrainConfig):
     return None
 
 
-def _set_jax_distribution(config: TrainConfig) -> None:
-    if keras.backend.backend() == "jax" and config.distribute != "none":
-        import jax
+def _worker_folder() -> str | None:
+    """Under TF_CONFIG, the sub-folder a non-chief worker keeps its own checkpoints in (None for the chief)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = tf_config.get("task", {})
+    if not task or task.get("type") == "chief":
+        return None
+    if task.get("type") == "worker" and task.get("index", 0) == 0 and "chief" not in tf_config.get("cluster", {}):
+        return None
+    return f"{task.get('type')}-{task.get('index', 0)}"
 
-        if len(jax.devices()) > 1 or config.distribute == "mirrored":
-            keras.distribution.set_distribution(keras.distribution.DataParallel())
+
+def _set_jax_distribution(config: TrainConfig) -> int:
+    """Under JAX, shards each batch over all devices (DataParallel); returns the device count."""
+    if keras.backend.backend() != "jax" or config.distribute == "none":
+        return 1
+    import jax
+
+    if len(jax.devices()) > 1 or config.distribute == "mirrored":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    return len(jax.devices())
 
 
 def load_painting(path: str, size: int) -> np.ndarray:
@@ -226,7 +239,8 @@ def train_style(
 
     ``data`` is a folder of photos; checkpoints, logs and previews go into
     ``run_dir`` (default ``runs/NAME``); the finished style is written to
-    ``out_dir`` (default: the user's style folder).  Returns the Style.
+    ``out_dir`` (default: the user's style folder).  Returns the Style (None
+    on a non-chief worker of a multi-worker run, which exports nothing).
     """
     from fst.data import PhotoBatches
     from fst.losses import PerceptualLoss
@@ -234,6 +248,9 @@ def train_style(
     from fst.styles import save_style
 
     run_dir = Path(run_dir or Path("runs") / config.name)
+    worker = _worker_folder()
+    if worker is not None:  # every worker checkpoints (identical state) but only the chief's is the run's
+        run_dir = run_dir / worker
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
     fingerprint = config.fingerprint()
@@ -260,7 +277,7 @@ def train_style(
     painting = load_painting(config.style_image, config.style_size)
 
     strategy = _strategy(config)
-    _set_jax_distribution(config)
+    jax_devices = _set_jax_distribution(config)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         network = build_network(config.upsampling, config.width)
@@ -313,9 +330,11 @@ def train_style(
             "training_seconds": round(checkpoint.total_seconds(), 1),
             "final_losses": final,
             "backend": keras.backend.backend(),
-            "replicas": replicas,
+            "replicas": max(replicas, jax_devices),
             "skipped_photos": len(dataset.skipped),
         },
     }
     options = {"upsampling": config.upsampling, "width": config.width}
+    if worker is not None:
+        return None
     return save_style(network, config.name, meta, out_dir, options)

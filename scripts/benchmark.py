@@ -2,6 +2,8 @@
 
     python scripts/benchmark.py                    # 256, 512, 1024 square, float32
     python scripts/benchmark.py --large 8000x6000  # also a tiled large image: time and peak memory
+    python scripts/benchmark.py --train            # training throughput, 256x256, batch 4 (needs VGG19)
+    KERAS_BACKEND=jax python scripts/benchmark.py --train
 
 Each figure is the median of several runs after a warm-up, through Keras'
 compiled predict function (tf.function / jax.jit), not eager calls.
@@ -60,6 +62,25 @@ def large_image(model, size: str) -> None:
           f"peak RSS {peak:.0f} MiB (was {before:.0f} MiB before; image itself {image.nbytes / 2**20:.0f} MiB)")
 
 
+def training_throughput(image_size: int, batch_size: int, steps: int, vgg_weights: str | None) -> None:
+    """Images per second of full training steps (network + VGG19 loss + Adam) on random data."""
+    from fst.losses import PerceptualLoss
+    from fst.train import StyleTrainer
+
+    rng = np.random.default_rng(0)
+    loss = PerceptualLoss(vgg_weights=vgg_weights)
+    loss.set_style(rng.uniform(0, 255, (512, 512, 3)))
+    trainer = StyleTrainer(build_network(), loss)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = rng.uniform(0, 255, (batch_size * steps, image_size, image_size, 3)).astype("float32")
+    trainer.fit(images[: 2 * batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    start = time.perf_counter()
+    trainer.fit(images, batch_size=batch_size, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    print(f"\ntraining at {image_size}x{image_size}, batch {batch_size}, {steps} steps: "
+          f"{batch_size * steps / seconds:.2f} images/s ({seconds / steps:.2f} s/step)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
@@ -67,6 +88,9 @@ def main() -> None:
     parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--large", metavar="WxH", help="also stylize one WxH image in tiles, e.g. 8000x6000")
+    parser.add_argument("--train", action="store_true", help="also measure training throughput")
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--vgg-weights", help="VGG19 weights file (else $FST_VGG19_WEIGHTS, the Keras cache)")
     args = parser.parse_args()
 
     print(f"backend {keras.backend.backend()}, float32, network upsampling={args.upsampling} width={args.width}")
@@ -86,6 +110,8 @@ def main() -> None:
             print(f"| {size} | {seconds * 1e3:.0f} | {1 / seconds:.2f} | - | - |")
     if args.large:
         large_image(model, args.large)
+    if args.train:
+        training_throughput(256, 4, args.train_steps, args.vgg_weights)
 
 
 if __name__ == "__main__":

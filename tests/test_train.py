@@ -131,11 +131,14 @@ def test_two_logical_devices(tmp_path, photos):
     assert all(math.isfinite(float(r.split(",")[2])) for r in losses)
 
 
-def test_jax_backend_trains(tmp_path, photos):
+def test_jax_backend_trains_data_parallel(tmp_path, photos):
+    """Under JAX, with the CPU split into two devices, batches are sharded by DataParallel."""
     pytest.importorskip("jax")
-    result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", env={"KERAS_BACKEND": "jax"})
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", env=env)
     assert result.returncode == 0, result.stderr
-    assert 'backend = "jax"' in (tmp_path / "out" / "t.toml").read_text()
+    meta = (tmp_path / "out" / "t.toml").read_text()
+    assert 'backend = "jax"' in meta and "replicas = 2" in meta
 
 
 def test_bad_photo_is_skipped(tmp_path, photos):
@@ -186,3 +189,18 @@ def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     checkpoint.on_epoch_end(1, {"loss": float("nan")})
     assert model.stop_training and stop.bad_step == 1
     assert (tmp_path / "c.weights.h5").read_bytes() == before and checkpoint.last_good_step == 5
+
+
+@pytest.mark.parametrize("tf_config,folder", [
+    (None, None),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, None),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, "worker-1"),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "worker-0"),
+])
+def test_only_the_chief_worker_owns_the_run_folder(monkeypatch, tf_config, folder):
+    from fst.train import _worker_folder
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if tf_config:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert _worker_folder() == folder
