@@ -58,8 +58,10 @@ class TrainConfig:
     jit_compile: bool = False
     distribute: str = "auto"
 
-    #: Keys that change the result; a checkpoint only resumes a run with the same ones.
-    RUN_ONLY = ("checkpoint_every", "preview_every", "workers", "steps")
+    #: Keys that do not change the trained weights: a checkpoint resumes a run that differs only in these
+    #: (the painting is identified by its bytes, not its path; more steps extend a constant-rate run).
+    NOT_IN_FINGERPRINT = ("name", "style_image", "title", "artist", "year", "license",
+                          "checkpoint_every", "preview_every", "workers", "steps")
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "TrainConfig":
@@ -103,7 +105,7 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """A hash of the keys that change the trained weights."""
-        ignored = set(self.RUN_ONLY) - ({"steps"} if self.lr_schedule == "cosine" else set())
+        ignored = set(self.NOT_IN_FINGERPRINT) - ({"steps"} if self.lr_schedule == "cosine" else set())
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

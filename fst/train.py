@@ -225,6 +225,25 @@ def _tensorboard_available() -> bool:
     return True
 
 
+def _read_checkpoint(path: Path, fingerprint: str) -> tuple[int, float]:
+    """(epochs done, seconds spent) of an existing checkpoint of this config; (0, 0) if none."""
+    if not path.exists():
+        return 0, 0.0
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("fingerprint") != fingerprint:
+            raise FstError(f"{path}: checkpoint of a different config; use --restart or another --run-dir")
+        return int(f.attrs["epoch"]), float(f.attrs["elapsed_seconds"])
+
+
+def _final_losses(csv_path: Path) -> dict[str, float]:
+    """The last logged content, style, TV and total losses."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: round(float(v), 6) for k, v in rows[-1].items() if k in ("loss", "content", "style", "tv")} if rows else {}
+
+
 def train_style(
     config: TrainConfig,
     data: str | os.PathLike,
@@ -257,16 +276,9 @@ def train_style(
     steps_per_epoch = min(config.checkpoint_every, config.steps)
     epochs = config.steps // steps_per_epoch
 
-    initial_epoch, elapsed = 0, 0.0
-    if checkpoint_path.exists() and restart:
-        checkpoint_path.unlink()
-    if checkpoint_path.exists():
-        import h5py
-
-        with h5py.File(checkpoint_path, "r") as f:
-            if f.attrs.get("fingerprint") != fingerprint:
-                raise FstError(f"{checkpoint_path}: checkpoint of a different config; use --restart or another --run-dir")
-            initial_epoch, elapsed = int(f.attrs["epoch"]), float(f.attrs["elapsed_seconds"])
+    if restart:
+        checkpoint_path.unlink(missing_ok=True)
+    initial_epoch, elapsed = _read_checkpoint(checkpoint_path, fingerprint)
     if config.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.mixed_precision)
 
@@ -310,8 +322,9 @@ def train_style(
         callbacks.append(Progress(config.steps, initial_epoch * steps_per_epoch))
 
     if initial_epoch < epochs:
-        trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, shuffle=False,
-                              callbacks=callbacks, verbose=0)
+        # Batch order comes from the dataset (seeded by step), so Keras must not shuffle it.
+        trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                    shuffle=False, callbacks=callbacks, verbose=0)
     if stop.bad_step is not None:
         kept = f"the last good checkpoint (step {checkpoint.last_good_step or initial_epoch * steps_per_epoch})"
         raise FstError(f"loss became NaN or infinite at step {stop.bad_step}; stopped, keeping {kept} in {checkpoint_path}; "
@@ -319,22 +332,19 @@ def train_style(
     if dataset.skipped:
         log.warning("%d unreadable training photos were skipped", len(dataset.skipped))
 
-    with open(run_dir / "losses.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    final = {k: round(float(v), 6) for k, v in rows[-1].items() if k in ("loss", "content", "style", "tv")} if rows else {}
+    if worker is not None:
+        return None
     meta = {
         "title": config.title, "artist": config.artist, "year": str(config.year), "license": config.license,
         "training": {k: v for k, v in config.to_dict().items() if k not in ("title", "artist", "year", "license")},
         "figures": {
             "steps": config.steps,
             "training_seconds": round(checkpoint.total_seconds(), 1),
-            "final_losses": final,
+            "final_losses": _final_losses(run_dir / "losses.csv"),
             "backend": keras.backend.backend(),
             "replicas": max(replicas, jax_devices),
             "skipped_photos": len(dataset.skipped),
         },
     }
     options = {"upsampling": config.upsampling, "width": config.width}
-    if worker is not None:
-        return None
     return save_style(network, config.name, meta, out_dir, options)

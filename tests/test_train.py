@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 from conftest import SHARED, VAL_PHOTOS
+from PIL import Image
 
 VGG = SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
@@ -57,7 +58,7 @@ def held_out_style_loss(weights_path):
 
     loss = PerceptualLoss(vgg_weights=str(VGG))
     loss.set_style(load_painting(str(PAINTING), 128))
-    photos = np.stack([np.asarray(__import__("PIL.Image").Image.open(VAL_PHOTOS / f"{i:06d}.jpg").resize((64, 64)))
+    photos = np.stack([np.asarray(Image.open(VAL_PHOTOS / f"{i:06d}.jpg").resize((64, 64)))
                        for i in range(41, 51)]).astype("float32")
     content, _ = loss.features(photos)
     out = load_model(weights_path).predict_on_batch(photos)
