@@ -27,6 +27,13 @@ EXAMPLES_TRAIN = """examples:
 Run the same command again after an interruption to resume from the last checkpoint.
 """
 
+EXAMPLES_OPTIMIZE = """examples:
+  fst optimize photo.jpg painting.jpg out.png
+  fst optimize photo.jpg painting.jpg out.png --max-size 1024 --coarse-size 512 --iterations 400
+  fst optimize photo.jpg painting.jpg out.png --optimizer adam --init noise --seed 3 --checkpoint-every 50
+  fst optimize photo.jpg painting.jpg out.png --style-layers relu1_1 relu2_1 --style-weight 200
+"""
+
 EXAMPLES_STYLES = """examples:
   fst styles
   FST_STYLES_DIR=~/my-styles fst styles
@@ -82,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint instead of resuming")
     _add_config_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("optimize", help="stylize by optimising the pixels (Gatys et al.; slow, any painting)",
+                       epilog=EXAMPLES_OPTIMIZE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Optimise an image so its VGG19 features match CONTENT's and its Gram "
+                                   "matrices match STYLE's. Needs no trained style.")
+    p.add_argument("content", help="the photo")
+    p.add_argument("style", help="the painting")
+    p.add_argument("dst", help="output image (format from its extension)")
+    p.add_argument("--max-size", type=int, default=512, help="longer side of the output (default 512)")
+    p.add_argument("--iterations", type=int, default=300, help="optimiser iterations (default 300)")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--learning-rate", type=float, default=5.0, help="Adam step in pixel units (default 5)")
+    p.add_argument("--init", choices=["content", "style", "noise"], default="content")
+    p.add_argument("--seed", type=int, default=0, help="seed for --init noise")
+    p.add_argument("--style-scale", type=float, default=1.0, help="painting size relative to the output")
+    p.add_argument("--coarse-size", type=int, help="optimise at this size first, then upscale and continue")
+    _add_loss_options(p)
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="also write DST_N.png every N iterations")
+    p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
+    p.add_argument("--vgg-weights", help=f"path to {VGG_FILE}")
+    p.set_defaults(func=cmd_optimize)
     return parser
 
 
@@ -208,6 +237,40 @@ def cmd_train(args: argparse.Namespace) -> int:
                         preview_data=args.preview_data, restart=args.restart)
     if style is not None:
         print(f"installed style {style.name!r} at {style.weights}; try: fst run {style.name} photo.jpg out.jpg")
+    return 0
+
+
+def _add_loss_options(p: argparse.ArgumentParser) -> None:
+    from fst import config
+
+    p.add_argument("--content-weight", type=float, default=config.CONTENT_WEIGHT)
+    p.add_argument("--style-weight", type=float, default=config.STYLE_WEIGHT)
+    p.add_argument("--tv-weight", type=float, default=config.TV_WEIGHT)
+    p.add_argument("--content-layers", nargs="+", default=list(config.CONTENT_LAYERS), metavar="LAYER")
+    p.add_argument("--style-layers", nargs="+", default=list(config.STYLE_LAYERS), metavar="LAYER")
+    p.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W")
+    p.add_argument("--pooling", choices=["max", "avg"], default="max")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from fst import images
+    from fst.files import write_atomic
+    from fst.optimize import optimize
+
+    fmt = images.check_destination(args.dst, args.content, args.overwrite)
+    dst = Path(args.dst)
+
+    def checkpoint(iteration: int, image) -> None:
+        write_atomic(images.encode(image, fmt), dst.with_name(f"{dst.stem}_{iteration}{dst.suffix}"))
+
+    out = optimize(args.content, args.style, max_size=args.max_size, style_scale=args.style_scale,
+                   content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+                   content_layers=args.content_layers, style_layers=args.style_layers,
+                   style_layer_weights=args.style_layer_weights, pooling=args.pooling, optimizer=args.optimizer,
+                   iterations=args.iterations, learning_rate=args.learning_rate, init=args.init, seed=args.seed,
+                   coarse_size=args.coarse_size, preserve_color=args.preserve_color,
+                   checkpoint_every=args.checkpoint_every, checkpoint=checkpoint, vgg_weights=args.vgg_weights)
+    write_atomic(images.encode(out, fmt), dst)
     return 0
 
 

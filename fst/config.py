@@ -19,6 +19,14 @@ else:
     import tomli as tomllib
 
 
+#: The objective's defaults, shared by training and the pixel optimiser.
+CONTENT_WEIGHT = 1.0
+STYLE_WEIGHT = 50.0
+TV_WEIGHT = 10.0
+CONTENT_LAYERS = ("block4_conv2",)
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a trained style; a configs/NAME.toml file sets these keys."""
@@ -30,14 +38,12 @@ class TrainConfig:
     year: str = ""
     license: str = ""
     # Loss
-    content_weight: float = 1.0
-    style_weight: float = 50.0
-    tv_weight: float = 10.0
-    content_layers: list[str] = field(default_factory=lambda: ["block4_conv2"])
-    style_layers: list[str] = field(
-        default_factory=lambda: ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
-    )
-    style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0])
+    content_weight: float = CONTENT_WEIGHT
+    style_weight: float = STYLE_WEIGHT
+    tv_weight: float = TV_WEIGHT
+    content_layers: list[str] = field(default_factory=lambda: list(CONTENT_LAYERS))
+    style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
+    style_layer_weights: list[float] = field(default_factory=lambda: [1.0] * len(STYLE_LAYERS))
     pooling: str = "max"
     style_size: int = 512
     # Data and optimisation

@@ -115,6 +115,16 @@ def save_image(
     write_atomic(encode(rgb, fmt, alpha, quality), dst)
 
 
+def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resizes (Lanczos) an RGB or single-channel uint8 image so its longer side is `size`."""
+    h, w = pixels.shape[:2]
+    scale = size / max(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == (w, h):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(new, Image.Resampling.LANCZOS))
+
+
 def find_images(folder: Path | str) -> list[Path]:
     """Image files below a folder (recursive, sorted), chosen by extension."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())

@@ -74,16 +74,11 @@ def _forward_tiled(model, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarra
     return out[crop]
 
 
-def _resize_to(rgb: np.ndarray, alpha: np.ndarray | None, max_size: int):
-    h, w = rgb.shape[:2]
-    if max(h, w) <= max_size:
+def _shrink_to(rgb: np.ndarray, alpha: np.ndarray | None, max_size: int):
+    """Shrinks RGB and alpha so the longer side is at most max_size (never enlarges)."""
+    if max(rgb.shape[:2]) <= max_size:
         return rgb, alpha
-    scale = max_size / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
-    if alpha is not None:
-        alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
-    return rgb, alpha
+    return images.resize_long_side(rgb, max_size), None if alpha is None else images.resize_long_side(alpha, max_size)
 
 
 _TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
@@ -125,7 +120,7 @@ def stylize_array(
 def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, style, *, max_size: int | None = None, **options):
     """Stylizes RGB pixels (resized first if ``max_size``); alpha is resized alike and passed through."""
     if max_size:
-        rgb, alpha = _resize_to(rgb, alpha, max_size)
+        rgb, alpha = _shrink_to(rgb, alpha, max_size)
     return stylize_array(rgb, style, **options), alpha
 
 

@@ -14,10 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from fst.config import CONTENT_LAYERS, STYLE_LAYERS
 from fst.vgg import build_vgg, layer_name
 
-DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
-DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
 
 def gram_matrix(features):
@@ -59,8 +58,8 @@ class PerceptualLoss(keras.layers.Layer):
 
     def __init__(
         self,
-        content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
-        style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
+        content_layers: Sequence[str] = CONTENT_LAYERS,
+        style_layers: Sequence[str] = STYLE_LAYERS,
         style_layer_weights: Sequence[float] | None = None,
         content_weight: float = 1.0,
         style_weight: float = 1.0,
@@ -81,7 +80,7 @@ class PerceptualLoss(keras.layers.Layer):
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.vgg = build_vgg(self.content_layers + self.style_layers, pooling, vgg_weights)
         # The content targets need only the layers up to the deepest content layer.
-        self.content_vgg = keras.Model(self.vgg.inputs, self.vgg.outputs[: len(self.content_layers)])
+        self.content_vgg = keras.Model(self.vgg.input, self.vgg.outputs[: len(self.content_layers)])
         self.target_grams: list[np.ndarray] | None = None
 
     def content_targets(self, images) -> list:

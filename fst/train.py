@@ -101,15 +101,9 @@ def _set_jax_distribution(config: TrainConfig) -> int:
 
 def load_painting(path: str, size: int) -> np.ndarray:
     """The painting as RGB, resized so its longer side is `size`."""
-    from PIL import Image
+    from fst.images import load_image, resize_long_side
 
-    from fst.images import load_image
-
-    rgb, _ = load_image(path)
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                  Image.Resampling.LANCZOS))
+    return resize_long_side(load_image(path)[0], size)
 
 
 class Checkpoint(keras.callbacks.Callback):

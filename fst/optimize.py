@@ -1,0 +1,210 @@
+"""Gatys et al. (2015): optimise an image's pixels so its VGG19 features match a photo's
+content and a painting's Gram matrices.  Slow, needs no training, works for any painting,
+and is the quality reference for the fast networks.  Uses the losses of ``fst.losses``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from fst.errors import FstError
+from fst.images import resize_long_side
+from fst.config import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT
+from fst.losses import PerceptualLoss
+
+
+
+def _rgb(image, what: str) -> np.ndarray:
+    """uint8 RGB pixels from a path, a PIL image or an array."""
+    from fst.images import load_image, to_rgb_alpha
+
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)[0]
+    if isinstance(image, Image.Image):
+        return to_rgb_alpha(image)[0]
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise FstError(f"{what}: expected an HxWx3 image, got shape {array.shape}")
+    return np.clip(array[..., :3], 0, 255).astype(np.uint8)
+
+
+def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
+    """Wraps objective(images) -> {"total": ..., ...} into a compiled numpy function
+    x -> (total, d total / d x, terms) for the active Keras backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                terms = objective(x)
+            return terms, tape.gradient(terms["total"], x)
+
+        def run(x):
+            terms, grad = step(tf.constant(x))
+            return float(terms["total"]), grad.numpy(), {k: float(v) for k, v in terms.items()}
+
+    elif backend == "jax":
+        import jax
+
+        def total(x):
+            terms = objective(x)
+            return terms["total"], terms
+
+        step = jax.jit(jax.value_and_grad(total, has_aux=True))
+
+        def run(x):
+            (value, terms), grad = step(x)
+            return float(value), np.asarray(grad), {k: float(v) for k, v in terms.items()}
+
+    elif backend == "torch":
+        import torch
+
+        def run(x):
+            tensor = torch.tensor(x, requires_grad=True, device=keras.backend.get_device() or "cpu")
+            terms = objective(tensor)
+            terms["total"].backward()
+            return float(terms["total"]), tensor.grad.cpu().numpy(), {k: float(v) for k, v in terms.items()}
+
+    else:
+        raise FstError(f"the optimiser does not support the {backend} backend")
+    return run
+
+
+def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
+    if init == "content":
+        return content.astype(np.float32)
+    if init == "style":
+        h, w = content.shape[:2]
+        return np.asarray(Image.fromarray(style).resize((w, h), Image.Resampling.BICUBIC), np.float32)
+    if init == "noise":
+        return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    raise FstError(f"init must be content, style or noise, not {init!r}")
+
+
+def _run_lbfgs(fn, x0: np.ndarray, iterations: int, on_iteration) -> np.ndarray:
+    from scipy.optimize import fmin_l_bfgs_b
+
+    shape = x0.shape
+
+    def f(flat):
+        value, grad, terms = fn(flat.reshape(shape).astype(np.float32))
+        f.terms = terms
+        return value, grad.astype(np.float64).ravel()
+
+    def callback(flat):
+        on_iteration(flat.reshape(shape).astype(np.float32), f.terms)
+
+    bounds = [(0.0, 255.0)] * x0.size
+    result, _, _ = fmin_l_bfgs_b(f, x0.astype(np.float64).ravel(), bounds=bounds, maxiter=iterations,
+                                 maxfun=iterations * 2, callback=callback, factr=0.0, pgtol=0.0)
+    return result.reshape(shape).astype(np.float32)
+
+
+def _run_adam(fn, x0: np.ndarray, iterations: int, learning_rate: float, on_iteration) -> np.ndarray:
+    image = keras.Variable(x0, dtype="float32")
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build([image])
+    for _ in range(iterations):
+        _, grad, terms = fn(np.asarray(keras.ops.convert_to_numpy(image)))
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(grad), image)])
+        image.assign(keras.ops.clip(image, 0.0, 255.0))
+        on_iteration(np.asarray(keras.ops.convert_to_numpy(image)), terms)
+    return np.asarray(keras.ops.convert_to_numpy(image))
+
+
+def optimize(
+    content,
+    style,
+    *,
+    max_size: int = 512,
+    style_scale: float = 1.0,
+    content_weight: float = CONTENT_WEIGHT,
+    style_weight: float = STYLE_WEIGHT,
+    tv_weight: float = TV_WEIGHT,
+    content_layers: Sequence[str] = CONTENT_LAYERS,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    style_layer_weights: Sequence[float] | None = None,
+    pooling: str = "max",
+    optimizer: str = "lbfgs",
+    iterations: int = 300,
+    learning_rate: float = 5.0,
+    init: str = "content",
+    seed: int = 0,
+    coarse_size: int | None = None,
+    preserve_color: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint: Callable[[int, np.ndarray], None] | None = None,
+    vgg_weights: str | None = None,
+    progress: bool = True,
+    history: list | None = None,
+) -> np.ndarray:
+    """Stylizes `content` with `style` by optimising the pixels; returns uint8 RGB.
+
+    The output's longer side is ``max_size`` (never larger than the photo);
+    the painting is resized so its longer side is ``style_scale`` times the
+    output's.  ``optimizer`` is "lbfgs" (scipy's L-BFGS-B, pixels bounded to
+    0..255) or "adam" (``learning_rate`` in pixel units).  ``init`` starts from
+    the "content", the "style" or seeded "noise".  ``coarse_size`` first
+    optimises at that size for half the iterations and continues at full size.
+    ``checkpoint(iteration, image)`` is called every ``checkpoint_every``
+    iterations; ``history`` collects each iteration's loss terms.
+    """
+    if content_weight == 0 and style_weight == 0 and tv_weight == 0:
+        raise FstError("all loss weights are zero: nothing to optimise")
+    if optimizer not in ("lbfgs", "adam"):
+        raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
+    if iterations < 1:
+        raise FstError(f"iterations must be at least 1, not {iterations}")
+    photo = _rgb(content, "content")
+    painting = _rgb(style, "style")
+    loss = PerceptualLoss(content_layers, style_layers, style_layer_weights, content_weight, style_weight,
+                          tv_weight, pooling, vgg_weights)
+
+    size = min(max_size, max(photo.shape[:2]))
+    stages = [(coarse_size, iterations // 2), (size, iterations - iterations // 2)] if (
+        coarse_size and coarse_size < size and iterations > 1) else [(size, iterations)]
+    image, done = None, 0
+    from tqdm import tqdm
+
+    bar = tqdm(total=iterations, desc="optimizing", unit="it", disable=not progress, dynamic_ncols=True)
+    for stage_size, stage_iterations in stages:
+        target = resize_long_side(photo, stage_size)
+        loss.set_style(resize_long_side(painting, max(1, round(style_scale * stage_size))))
+        content_targets = loss.content_targets(target[None].astype(np.float32))
+        fn = value_and_grad(lambda x: loss(x[None], content_targets))
+        if image is None:
+            x0 = _initial_image(init, target, painting, seed)
+        else:
+            x0 = np.asarray(Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize(
+                (target.shape[1], target.shape[0]), Image.Resampling.BICUBIC), np.float32)
+
+        def on_iteration(x, terms):
+            nonlocal done
+            done += 1
+            if history is not None:
+                history.append(terms)
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['total']:.4g}")
+            if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
+                checkpoint(done, np.clip(np.round(x), 0, 255).astype(np.uint8))
+
+        x0 = x0.astype(np.float32)
+        if optimizer == "lbfgs":
+            image = _run_lbfgs(lambda x: fn(x), x0, stage_iterations, on_iteration)
+        else:
+            image = _run_adam(fn, x0, stage_iterations, learning_rate, on_iteration)
+    bar.close()
+    if preserve_color:
+        from fst.inference import preserve_colors
+
+        image = preserve_colors(image, resize_long_side(photo, size))
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
