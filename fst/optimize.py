@@ -9,14 +9,12 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
 import numpy as np
 from PIL import Image
 
 from fst.errors import FstError
 from fst.images import resize_long_side
 from fst.config import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT
-from fst.losses import PerceptualLoss
 
 
 
@@ -37,6 +35,8 @@ def _rgb(image, what: str) -> np.ndarray:
 def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
     """Wraps objective(images) -> {"total": ..., ...} into a compiled numpy function
     x -> (total, d total / d x, terms) for the active Keras backend."""
+    import keras
+
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -110,6 +110,8 @@ def _run_lbfgs(fn, x0: np.ndarray, iterations: int, on_iteration) -> np.ndarray:
 
 
 def _run_adam(fn, x0: np.ndarray, iterations: int, learning_rate: float, on_iteration) -> np.ndarray:
+    import keras
+
     image = keras.Variable(x0, dtype="float32")
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build([image])
@@ -164,6 +166,8 @@ def optimize(
         raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
     if iterations < 1:
         raise FstError(f"iterations must be at least 1, not {iterations}")
+    from fst.losses import PerceptualLoss
+
     photo = _rgb(content, "content")
     painting = _rgb(style, "style")
     loss = PerceptualLoss(content_layers, style_layers, style_layer_weights, content_weight, style_weight,

@@ -89,3 +89,10 @@ def test_corrupt_painting_is_one_line_exit_2(tmp_path, photo):
                              tmp_path / "out.png", "--vgg-weights", VGG], capture_output=True, text=True)
     assert result.returncode == 2 and "painting.jpg" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+def test_fst_optimize_is_the_function():
+    import fst
+    import fst.optimize  # noqa: F401  (importing the submodule must not shadow the function)
+
+    assert callable(fst.optimize) and fst.optimize is optimize
