@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fst.config import VGG_WEIGHTS_FILE as VGG_FILE
 from fst.errors import FstError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -112,9 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vgg-weights", help=f"path to {VGG_FILE}")
     p.set_defaults(func=cmd_optimize)
     return parser
-
-
-VGG_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:

@@ -19,6 +19,9 @@ else:
     import tomli as tomllib
 
 
+#: The ImageNet VGG19 weights file that Keras downloads for VGG19(include_top=False).
+VGG_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
 #: The objective's defaults, shared by training and the pixel optimiser.
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 50.0
