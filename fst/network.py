@@ -124,6 +124,20 @@ def upsample(filters: int, mode: str, name: str) -> keras.Sequential:
     )
 
 
+@keras.saving.register_keras_serializable(package="fst")
+class PixelRange(layers.Layer):
+    """``150 * tanh(x) + 127.5``, clipped to 0..255 when producing images.
+
+    In training the loss sees the unclipped values (-22.5..277.5): a clipped
+    pixel would get no gradient and could never recover (it shows as a black
+    or white blot that grows).
+    """
+
+    def call(self, x, training=None):
+        out = 150.0 * ops.tanh(x) + 127.5
+        return out if training else ops.clip(out, 0.0, 255.0)
+
+
 def build_network(upsampling: str = "transpose", width: float = 1.0, name: str = "transformer") -> keras.Model:
     """Builds the transformation network for images of any size (a multiple of 4).
 
@@ -145,5 +159,4 @@ def build_network(upsampling: str = "transpose", width: float = 1.0, name: str =
     x = ops.relu(instance_norm("norm4")(upsample(ch(64), upsampling, name="up1")(x)))
     x = ops.relu(instance_norm("norm5")(upsample(ch(32), upsampling, name="up2")(x)))
     x = conv(3, 9, name="conv_out", blocked=True)(x)
-    out = ops.clip(150.0 * ops.tanh(x) + 127.5, 0.0, 255.0)
-    return keras.Model(image, out, name=name)
+    return keras.Model(image, PixelRange(name="pixels")(x), name=name)
