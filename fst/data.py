@@ -50,12 +50,16 @@ class PhotoBatches(keras.utils.PyDataset):
         self.steps, self.start = steps, start
         self.skipped: set[Path] = set()
         self._lock = threading.Lock()
+        self._orders: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.steps - self.start
 
     def _order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+        """The shuffled file order of one pass over the folder (computed once per pass)."""
+        if epoch not in self._orders:
+            self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+        return self._orders[epoch]
 
     def __getitem__(self, index: int) -> np.ndarray:
         step = self.start + index

@@ -31,6 +31,27 @@ def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(img.convert("RGB")), None
 
 
+def as_pixels(image: str | os.PathLike | Image.Image | np.ndarray, what: str = "image"
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 RGB, alpha or None) from a file path, a PIL image or an HxW, HxWx3 or HxWx4 array.
+
+    Float arrays are taken as 0..255 values and clipped; other shapes are a one-line error.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return to_rgb_alpha(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
+        raise FstError(f"{what}: expected an HxWx3 image, got an array of shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
+    alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
+    return np.ascontiguousarray(array[..., :3]), alpha
+
+
 def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Decodes an image file or bytes into (uint8 HxWx3 RGB, uint8 HxW alpha or None).
 

@@ -124,23 +124,15 @@ def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, style, *, max_size
     return stylize_array(rgb, style, **options), alpha
 
 
-def stylize(image, style: str | os.PathLike | styles.Style, **options):
-    """Stylizes an image (a uint8 RGB/RGBA array or a PIL image) and returns the same kind.
+def stylize(image: np.ndarray | Image.Image | str | os.PathLike, style: str | os.PathLike | styles.Style, **options):
+    """Stylizes an image (an RGB/RGBA array, a PIL image or a path) and returns an array, or a PIL image for one.
 
     Options: ``max_size`` (resize the longer side first), ``strength`` (0..1
     blend with the original), ``preserve_color`` (keep the photo's colours),
     ``tile_size``.  An alpha channel is carried through unchanged.
     """
     is_pil = isinstance(image, Image.Image)
-    if is_pil:
-        rgb, alpha = images.to_rgb_alpha(image)
-    else:
-        array = np.asarray(image)
-        if array.dtype != np.uint8:
-            raise FstError(f"expected a uint8 image array, got {array.dtype}")
-        if array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=2)
-        rgb, alpha = (array[..., :3], array[..., 3]) if array.shape[-1] == 4 else (array, None)
+    rgb, alpha = images.as_pixels(image)
     out, alpha = stylize_pixels(rgb, alpha, style, **options)
     if alpha is not None:
         out = np.dstack([out, alpha])

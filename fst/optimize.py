@@ -5,31 +5,15 @@ and is the quality reference for the fast networks.  Uses the losses of ``fst.lo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from fst.errors import FstError
-from fst.images import resize_long_side
+from fst.images import as_pixels, resize_long_side
 from fst.config import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT
 
-
-
-def _rgb(image, what: str) -> np.ndarray:
-    """uint8 RGB pixels from a path, a PIL image or an array."""
-    from fst.images import load_image, to_rgb_alpha
-
-    if isinstance(image, (str, os.PathLike)):
-        return load_image(image)[0]
-    if isinstance(image, Image.Image):
-        return to_rgb_alpha(image)[0]
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise FstError(f"{what}: expected an HxWx3 image, got shape {array.shape}")
-    return np.clip(array[..., :3], 0, 255).astype(np.uint8)
 
 
 def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
@@ -168,8 +152,8 @@ def optimize(
         raise FstError(f"iterations must be at least 1, not {iterations}")
     from fst.losses import PerceptualLoss
 
-    photo = _rgb(content, "content")
-    painting = _rgb(style, "style")
+    photo = as_pixels(content, "content")[0]
+    painting = as_pixels(style, "style")[0]
     loss = PerceptualLoss(content_layers, style_layers, style_layer_weights, content_weight, style_weight,
                           tv_weight, pooling, vgg_weights)
 
@@ -203,7 +187,7 @@ def optimize(
 
         x0 = x0.astype(np.float32)
         if optimizer == "lbfgs":
-            image = _run_lbfgs(lambda x: fn(x), x0, stage_iterations, on_iteration)
+            image = _run_lbfgs(fn, x0, stage_iterations, on_iteration)
         else:
             image = _run_adam(fn, x0, stage_iterations, learning_rate, on_iteration)
     bar.close()

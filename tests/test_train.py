@@ -135,10 +135,14 @@ def test_two_logical_devices(tmp_path, photos):
 def test_jax_backend_trains_data_parallel(tmp_path, photos):
     """Under JAX, with the CPU split into two devices, batches are sharded by DataParallel."""
     pytest.importorskip("jax")
-    # Generous collective timeouts: on a busy 2-core machine one device can lag the other for minutes.
-    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2 "
-           "--xla_cpu_collective_call_terminate_timeout_seconds=900 "
-           "--xla_cpu_collective_call_warn_stuck_timeout_seconds=300"}
+    # Two simulated devices share the host's thread pool. With multi-threaded Eigen kernels, a device
+    # whose convolution waits for pool threads can starve while the other device holds a thread in an
+    # all-reduce: on a loaded 2-core machine that deadlocks. One thread per device avoids it (real
+    # accelerators have their own streams and are unaffected).
+    env = {"KERAS_BACKEND": "jax",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false "
+           "--xla_cpu_collective_call_terminate_timeout_seconds=300 "
+           "--xla_cpu_collective_call_warn_stuck_timeout_seconds=120"}
     result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", env=env)
     assert result.returncode == 0, result.stderr
     meta = (tmp_path / "out" / "t.toml").read_text()
