@@ -22,12 +22,15 @@ else:
 #: The ImageNet VGG19 weights file that Keras downloads for VGG19(include_top=False).
 VGG_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
-#: The objective's defaults, shared by training and the pixel optimiser.
+#: The objective's defaults for the pixel optimiser (Gatys et al.), shared with training unless below.
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 50.0
 TV_WEIGHT = 10.0
 CONTENT_LAYERS = ("block4_conv2",)
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+#: Training's own defaults: content at relu2_2 as in Johnson et al., which keeps more of the photo.
+TRAIN_CONTENT_LAYERS = ("block2_conv2",)
+TRAIN_STYLE_WEIGHT = 5.0
 
 
 @dataclass
@@ -42,9 +45,9 @@ class TrainConfig:
     license: str = ""
     # Loss
     content_weight: float = CONTENT_WEIGHT
-    style_weight: float = STYLE_WEIGHT
+    style_weight: float = TRAIN_STYLE_WEIGHT
     tv_weight: float = TV_WEIGHT
-    content_layers: list[str] = field(default_factory=lambda: list(CONTENT_LAYERS))
+    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
     style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0] * len(STYLE_LAYERS))
     pooling: str = "max"
