@@ -1,4 +1,4 @@
-"""The ``fst`` command: list styles and stylize files, folders or stdin."""
+"""The ``fst`` command: list styles; stylize files, folders, stdin or videos; train; optimise."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ EXAMPLES_OPTIMIZE = """examples:
   fst optimize photo.jpg painting.jpg out.png --max-size 1024 --coarse-size 512 --iterations 400
   fst optimize photo.jpg painting.jpg out.png --optimizer adam --init noise --seed 3 --checkpoint-every 50
   fst optimize photo.jpg painting.jpg out.png --style-layers relu1_1 relu2_1 --style-weight 200
+"""
+
+EXAMPLES_VIDEO = """examples:
+  fst video starry_night clip.mp4 stylized.mp4
+  fst video great_wave clip.mov stylized.webm --max-size 720 --start 10 --duration 5
+  fst video starry_night frames/ stylized_frames/          # folders of PNG/JPEG frames in and out
+  fst video starry_night frames/ stylized.mp4 --fps 30
+
+Timestamps, the rotation tag and the sound are kept (sound copied when the container allows).
 """
 
 EXAMPLES_STYLES = """examples:
@@ -75,6 +84,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
                                                   "(default: png for -, the input's own for folders)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("video", help="stylize a video (or a folder of frames), keeping its sound",
+                       epilog=EXAMPLES_VIDEO, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Stylize SRC frame by frame into DST. Either may be a folder of frames; "
+                                   "a video DST's container comes from its extension "
+                                   "(.mp4 .mov .mkv: H.264; .webm: VP9).")
+    p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
+    p.add_argument("src", help="input video, or a folder of frames (in name order)")
+    p.add_argument("dst", help="output video, or a folder for PNG frames")
+    p.add_argument("--max-size", type=int, metavar="N", help="shrink frames so the longer side is at most N first")
+    p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip to this time first")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stylize only this many seconds")
+    p.add_argument("--codec", help="video encoder, e.g. libx264, libvpx-vp9, mpeg4 (default from the extension)")
+    p.add_argument("--crf", type=int, help="constant quality, lower is better (default 18 for H.264, 31 for VP9)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of a folder of frames (default 25)")
+    p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
+    p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
+    p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")
+    p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty output folder")
+    p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("train-style", help="train a style for one painting", epilog=EXAMPLES_TRAIN,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -218,6 +247,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fst import inference
 
     inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **_image_options(args))
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    import logging
+
+    from fst.video import render
+
+    logging.basicConfig(level=logging.WARNING, format="fst: %(message)s")
+    report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
+                    duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
+                    batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
+                    overwrite=args.overwrite)
+    print(f"fst: {report.frames} frames ({report.width}x{report.height}) in {report.seconds:.1f} s "
+          f"({report.fps:.2f} fps), audio {report.audio} -> {args.dst}", file=sys.stderr)
     return 0
 
 

@@ -117,6 +117,34 @@ def stylize_array(
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def stylize_frames(
+    frames: np.ndarray,
+    style: str | os.PathLike | styles.Style,
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+) -> np.ndarray:
+    """Stylizes a batch of same-size uint8 frames (N, H, W, 3) in one forward pass (video).
+
+    Frames over the tile size go one by one through ``stylize_array``'s tiling.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
+    if not 0.0 <= strength <= 1.0:
+        raise FstError(f"strength must be between 0 and 1, not {strength}")
+    if frames.shape[1] * frames.shape[2] > TILE_SIZE * TILE_SIZE:
+        return np.stack([stylize_array(f, style, strength=strength, preserve_color=preserve_color) for f in frames])
+    model = styles.load_model(style)
+    crop = _pad(frames[0])[1]
+    padded = np.stack([_pad(f)[0] for f in frames]).astype(np.float32)
+    out = np.asarray(model.predict_on_batch(padded))[:, crop[0], crop[1]]
+    if preserve_color:
+        out = preserve_colors(out, frames)
+    if strength < 1.0:
+        out = strength * out + (1.0 - strength) * frames
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, style, *, max_size: int | None = None, **options):
     """Stylizes RGB pixels (resized first if ``max_size``); alpha is resized alike and passed through."""
     if max_size:
