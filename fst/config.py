@@ -31,6 +31,8 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 #: Training's own defaults: content at relu2_2 as in Johnson et al., which keeps more of the photo.
 TRAIN_CONTENT_LAYERS = ("block2_conv2",)
 TRAIN_STYLE_WEIGHT = 5.0
+#: Weight of the stability term (Gupta et al. 2017) that keeps video frames from flickering.
+STABILITY_WEIGHT = 100.0
 
 
 @dataclass
@@ -47,6 +49,8 @@ class TrainConfig:
     content_weight: float = CONTENT_WEIGHT
     style_weight: float = TRAIN_STYLE_WEIGHT
     tv_weight: float = TV_WEIGHT
+    stability_weight: float = STABILITY_WEIGHT
+    stability_noise: float = 3.0
     content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
     style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0] * len(STYLE_LAYERS))

@@ -34,11 +34,13 @@ class PhotoBatches(keras.utils.PyDataset):
     not depend on workers or on where a resumed run starts, so a run killed
     and resumed sees exactly the batches an uninterrupted one would.  Files
     are reshuffled every pass over the folder.  Unreadable files are skipped
-    (another photo takes their place) and counted in ``skipped``.
+    (another photo takes their place) and counted in ``skipped``.  With
+    ``noise`` > 0 each batch comes as (photos, photos + Gaussian noise of that
+    standard deviation), for the stability term.
     """
 
     def __init__(self, folder: str | Path, image_size: int, batch_size: int, steps: int,
-                 seed: int = 0, start: int = 0, **kwargs):
+                 seed: int = 0, start: int = 0, noise: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         folder = Path(folder)
         if not folder.is_dir():
@@ -47,7 +49,7 @@ class PhotoBatches(keras.utils.PyDataset):
         if not self.files:
             raise FstError(f"{folder}: no images found for training")
         self.image_size, self.batch_size, self.seed = image_size, batch_size, seed
-        self.steps, self.start = steps, start
+        self.steps, self.start, self.noise = steps, start, noise
         self.skipped: set[Path] = set()
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
@@ -83,4 +85,8 @@ class PhotoBatches(keras.utils.PyDataset):
                         raise FstError(f"{path.parent}: none of the training photos could be read") from None
                 continue
             batch.append(random_crop(rgb, self.image_size, rng))
-        return np.stack(batch).astype(np.float32)
+        photos = np.stack(batch).astype(np.float32)
+        if not self.noise:
+            return photos
+        noisy = np.clip(photos + rng.normal(0.0, self.noise, photos.shape), 0, 255).astype(np.float32)
+        return photos, noisy

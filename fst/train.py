@@ -25,6 +25,9 @@ from fst.config import TrainConfig
 from fst.errors import FstError
 from fst.files import atomic_path, write_atomic
 
+#: The loss terms logged to the CSV, TensorBoard, the progress bar and the style's metadata.
+LOSS_TERMS = ("loss", "content", "style", "tv", "stability")
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.weights.h5"
@@ -37,10 +40,12 @@ class StyleTrainer(keras.Model):
     trains under the TensorFlow, JAX and PyTorch backends.
     """
 
-    def __init__(self, network: keras.Model, loss, replicas: int = 1, **kwargs):
+    def __init__(self, network: keras.Model, loss, replicas: int = 1, stability_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.network, self.perceptual, self.replicas = network, loss, replicas
-        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("content", "style", "tv")}
+        self.stability_weight = stability_weight
+        names = ("content", "style", "tv") + (("stability",) if stability_weight else ())
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in names}
 
     def build(self, input_shape):
         self.network.build(input_shape)
@@ -50,6 +55,13 @@ class StyleTrainer(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         terms = self.perceptual(y_pred, self.perceptual.content_targets(x))
+        if self.stability_weight and y is not None:
+            # Gupta et al. 2017: the output for a photo and for the same photo with a little
+            # noise (y, made by the data pipeline) should match, so video frames do not flicker.
+            noisy = self.network(y, training=training)
+            difference = ops.cast(y_pred, "float32") - ops.cast(noisy, "float32")
+            terms["stability"] = self.stability_weight * ops.mean(ops.square(difference))
+            terms["total"] = terms["total"] + terms["stability"]
         for key, tracker in self.trackers.items():
             tracker.update_state(terms[key])
         # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
@@ -163,7 +175,7 @@ class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
         if logs and batch % 10 == 0:
-            self.bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items() if k in ("loss", "content", "style", "tv")})
+            self.bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items() if k in LOSS_TERMS})
 
     def on_train_end(self, logs=None):
         self.bar.close()
@@ -235,7 +247,7 @@ def _final_losses(csv_path: Path) -> dict[str, float]:
     """The last logged content, style, TV and total losses."""
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: round(float(v), 6) for k, v in rows[-1].items() if k in ("loss", "content", "style", "tv")} if rows else {}
+    return {k: round(float(v), 6) for k, v in rows[-1].items() if k in LOSS_TERMS} if rows else {}
 
 
 def train_style(
@@ -278,7 +290,8 @@ def train_style(
 
     keras.utils.set_random_seed(config.seed)
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
-                           start=initial_epoch * steps_per_epoch, workers=config.workers,
+                           start=initial_epoch * steps_per_epoch,
+                           noise=config.stability_noise if config.stability_weight else 0.0, workers=config.workers,
                            use_multiprocessing=False, max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
 
@@ -291,7 +304,7 @@ def train_style(
                               config.content_weight, config.style_weight, config.tv_weight,
                               config.pooling, vgg_weights)
         loss.set_style(painting)
-        trainer = StyleTrainer(network, loss, replicas=replicas)
+        trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight)
         learning_rate = config.learning_rate
         if config.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)

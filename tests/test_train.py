@@ -73,7 +73,8 @@ def test_training_lowers_the_losses(tmp_path, photos):
                               preview_every=20, image_size=64, batch_size=2, width=0.25, style_size=128, workers=1)
     style = train_style(config, photos, run_dir=tmp_path / "run", out_dir=tmp_path / "out",
                         vgg_weights=str(VGG), preview_data=VAL_PHOTOS, verbose=False)
-    rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
+    header, *rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()
+    assert header.startswith("epoch,content,loss,stability,style,tv")
     losses = [float(r.split(",")[2]) for r in rows]
     assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
     assert style.meta["figures"]["steps"] == 40 and style.artist == ""
@@ -161,6 +162,19 @@ def test_bad_photo_is_skipped(tmp_path, photos):
     style = train_style(config, data, run_dir=tmp_path / "run", out_dir=tmp_path / "out",
                         vgg_weights=str(VGG), verbose=False)
     assert style.meta["figures"]["skipped_photos"] == 1
+
+
+def test_stability_batches_are_photos_plus_seeded_noise(photos):
+    from fst.data import PhotoBatches
+
+    a = PhotoBatches(photos, 64, 2, steps=3, seed=5, noise=3.0)
+    b = PhotoBatches(photos, 64, 2, steps=3, seed=5, start=2, noise=3.0)
+    clean, noisy = a[2]
+    assert clean.shape == noisy.shape == (2, 64, 64, 3)
+    assert 2.5 < float(np.std(noisy - clean)) < 3.5
+    for x, y in zip(a[2], b[0]):
+        np.testing.assert_array_equal(x, y)
+    assert isinstance(PhotoBatches(photos, 64, 2, steps=3, seed=5)[0], np.ndarray)
 
 
 @pytest.mark.parametrize("case,reason", [("empty_data", "no images found"), ("no_painting", "painting not found"),
