@@ -4,6 +4,7 @@
     python scripts/benchmark.py --large 8000x6000  # also a tiled large image: time and peak memory
     python scripts/benchmark.py --train            # training throughput, 256x256, batch 4 (needs VGG19)
     KERAS_BACKEND=jax python scripts/benchmark.py --train
+    python scripts/benchmark.py --sizes --video     # fst video end to end against the network alone
 
 Each figure is the median of several runs after a warm-up, through Keras'
 compiled predict function (tf.function / jax.jit), not eager calls.
@@ -81,15 +82,56 @@ def training_throughput(image_size: int, batch_size: int, steps: int, vgg_weight
           f"{batch_size * steps / seconds:.2f} images/s ({seconds / steps:.2f} s/step)")
 
 
+def video_throughput(model, count: int, options: dict, batch_size: int = 4) -> None:
+    """fst video end to end (decode, stylize, encode H.264) against the network alone on the same frames."""
+    import tempfile
+    from pathlib import Path
+
+    import av
+    from PIL import Image
+
+    from fst.inference import stylize_frames
+    from fst.styles import save_style
+    from fst.video import render
+
+    print("\n| video | frames | network alone fps | end to end fps | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        style = save_style(model, "bench", {}, Path(tmp), options).weights
+        for width, height in ((640, 360), (1280, 720)):
+            smooth = np.random.default_rng(0).uniform(0, 255, (18, 32 + count // 8, 3)).astype(np.uint8)
+            scene = np.asarray(Image.fromarray(smooth).resize((width + count, height), Image.Resampling.BICUBIC))
+            frames = [np.ascontiguousarray(scene[:, i:i + width]) for i in range(count)]
+            clip = Path(tmp) / f"pan_{width}.mp4"
+            with av.open(str(clip), "w") as out:
+                stream = out.add_stream("libx264", rate=24)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                for rgb in frames:
+                    out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+                out.mux(stream.encode())
+            stylize_frames(np.stack(frames[:batch_size]), style)  # warm-up: compile for this size
+            began = time.perf_counter()
+            for i in range(0, count, batch_size):
+                stylize_frames(np.stack(frames[i:i + batch_size]), style)
+            network_fps = count / (time.perf_counter() - began)
+            began = time.perf_counter()
+            render(style, clip, Path(tmp) / f"out_{width}.mp4", batch_size=batch_size, progress=False)
+            end_to_end = count / (time.perf_counter() - began)
+            print(f"| {width}x{height} | {count} | {network_fps:.2f} | {end_to_end:.2f} | "
+                  f"{end_to_end / network_fps:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--large", metavar="WxH", help="also stylize one WxH image in tiles, e.g. 8000x6000")
     parser.add_argument("--train", action="store_true", help="also measure training throughput")
     parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--video", action="store_true", help="also measure fst video at 640x360 and 1280x720")
+    parser.add_argument("--video-frames", type=int, default=48)
     parser.add_argument("--vgg-weights", help="VGG19 weights file (else $FST_VGG19_WEIGHTS, the Keras cache)")
     args = parser.parse_args()
 
@@ -112,6 +154,8 @@ def main() -> None:
         large_image(model, args.large)
     if args.train:
         training_throughput(256, 4, args.train_steps, args.vgg_weights)
+    if args.video:
+        video_throughput(model, args.video_frames, {"upsampling": args.upsampling, "width": args.width})
 
 
 if __name__ == "__main__":

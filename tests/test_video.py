@@ -212,3 +212,21 @@ def test_interrupted_render_leaves_no_output(tmp_path, tiny_style):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert not dst.exists() and not list(tmp_path.glob(".out.mp4.*"))
+
+
+def test_flicker_metric_on_known_answers():
+    """Identity 'stylization': flicker 1 on noisy stills, 0 on a pan once the motion is undone."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("flicker", REPO / "scripts" / "flicker.py")
+    flicker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flicker)
+    photo = np.asarray(Image.open(VAL_PHOTOS / "000003.jpg").convert("RGB"))
+    still = flicker.still_clip(photo[:64, :64], 6, 3.0, seed=0)
+    assert flicker.flicker(still, still, 0, 4) == pytest.approx(1.0)
+    assert flicker.flicker(still, np.repeat(still[:1], 6, axis=0), 0, 4) == 0.0
+    pan = flicker.pan_clip(photo[:64], 64, 6, speed=2)
+    assert flicker.flicker(pan, pan, 2, 4) == 0.0
+    assert flicker.flicker(pan, pan, 0, 4) > 0.5
