@@ -157,7 +157,8 @@ def test_bad_photo_is_skipped(tmp_path, photos):
     data = tmp_path / "data"
     shutil.copytree(photos, data)
     (data / "000001.jpg").write_bytes(b"not a jpeg")
-    config = TrainConfig.load(None, name="skip", style_image=str(PAINTING), steps=14, checkpoint_every=14,
+    # 6 steps of 2 visit every one of the 12 photos once, the corrupt one included.
+    config = TrainConfig.load(None, name="skip", style_image=str(PAINTING), steps=6, checkpoint_every=6,
                               image_size=64, batch_size=2, width=0.25, style_size=128, workers=1)
     style = train_style(config, data, run_dir=tmp_path / "run", out_dir=tmp_path / "out",
                         vgg_weights=str(VGG), verbose=False)
