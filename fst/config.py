@@ -30,7 +30,7 @@ CONTENT_LAYERS = ("block4_conv2",)
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 #: Training's own defaults: content at relu2_2 as in Johnson et al., which keeps more of the photo.
 TRAIN_CONTENT_LAYERS = ("block2_conv2",)
-TRAIN_STYLE_WEIGHT = 5.0
+TRAIN_STYLE_WEIGHT = 0.3
 #: Weight of the stability term (Gupta et al. 2017) that keeps video frames from flickering.
 STABILITY_WEIGHT = 100.0
 
