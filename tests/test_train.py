@@ -136,11 +136,12 @@ def test_two_logical_devices(tmp_path, photos):
 def test_jax_backend_trains_data_parallel(tmp_path, photos):
     """Under JAX, with the CPU split into two devices, batches are sharded by DataParallel."""
     pytest.importorskip("jax")
-    # Two simulated devices share the host's thread pool. With multi-threaded Eigen kernels, a device
-    # whose convolution waits for pool threads can starve while the other device holds a thread in an
-    # all-reduce: on a loaded 2-core machine that deadlocks. One thread per device avoids it (real
-    # accelerators have their own streams and are unaffected).
-    env = {"KERAS_BACKEND": "jax",
+    # Both simulated devices run their part of each step as tasks on XLA's PjRt CPU thread pool, which
+    # has one thread per core. On a loaded 2-core machine one device's part can block in the gradient
+    # all-reduce on one thread while the other's waits behind other work for the second: a deadlock
+    # (seen in CI). PJRT_NPROC sizes that pool; single-threaded Eigen kernels keep the parts from
+    # competing for it. Real accelerators have their own streams and are unaffected.
+    env = {"KERAS_BACKEND": "jax", "PJRT_NPROC": "8",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false "
            "--xla_cpu_collective_call_terminate_timeout_seconds=300 "
            "--xla_cpu_collective_call_warn_stuck_timeout_seconds=120"}

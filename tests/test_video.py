@@ -100,7 +100,10 @@ def test_output_frames_are_stylized(tmp_path, tiny_style):
         first = next(f.decode(video=0)).to_ndarray(format="rgb24")
     written = np.asarray(Image.open(tmp_path / "frames" / "frame_000001.png"))
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_00000{i}.png" for i in (1, 2, 3)]
-    np.testing.assert_array_equal(written, stylize_array(first, tiny_style))
+    # Frames go through the network in a batch, the reference alone: convolution kernels may sum in
+    # another order for another batch size, so a value can round to its neighbour.
+    difference = np.abs(written.astype(int) - stylize_array(first, tiny_style))
+    assert difference.max() <= 1 and difference.mean() < 0.01
 
 
 def test_webm_reencodes_aac_and_keeps_odd_size(tmp_path, tiny_style):
