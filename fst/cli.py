@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from fst.config import VGG_WEIGHTS_FILE as VGG_FILE
@@ -305,14 +306,21 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     def checkpoint(iteration: int, image) -> None:
         write_atomic(images.encode(image, fmt), dst.with_name(f"{dst.stem}_{iteration}{dst.suffix}"))
 
+    history: list[dict] = []
+    started = time.perf_counter()
     out = optimize(args.content, args.style, max_size=args.max_size, style_scale=args.style_scale,
                    content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
                    content_layers=args.content_layers, style_layers=args.style_layers,
                    style_layer_weights=args.style_layer_weights, pooling=args.pooling, optimizer=args.optimizer,
                    iterations=args.iterations, learning_rate=args.learning_rate, init=args.init, seed=args.seed,
                    coarse_size=args.coarse_size, preserve_color=args.preserve_color,
-                   checkpoint_every=args.checkpoint_every, checkpoint=checkpoint, vgg_weights=args.vgg_weights)
+                   checkpoint_every=args.checkpoint_every, checkpoint=checkpoint, vgg_weights=args.vgg_weights,
+                   history=history)
     write_atomic(images.encode(out, fmt), dst)
+    last = history[-1]
+    print(f"fst: {len(history)} iterations in {time.perf_counter() - started:.1f} s, loss {history[0]['total']:.4g} "
+          f"-> {last['total']:.4g} (content {last['content']:.4g}, style {last['style']:.4g}, tv {last['tv']:.4g}) "
+          f"-> {dst}", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,6 @@
 """The Gatys pixel optimiser on small images with the real VGG19 weights."""
 
+import re
 import subprocess
 import sys
 
@@ -66,6 +67,8 @@ def test_command_writes_checkpoints(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.glob("out*.png")) == ["out.png", "out_2.png", "out_4.png"]
     assert Image.open(tmp_path / "out.png").size == (40, 32)
+    assert re.search(r"fst: 4 iterations in [\d.]+ s, loss \S+ -> \S+ \(content \S+, style \S+, tv \S+\)",
+                     result.stderr), result.stderr[-500:]
 
 
 @pytest.mark.parametrize("kwargs,reason", [
