@@ -1,0 +1,167 @@
+"""Quality harness: each style's own objective, fast network against Gatys optimisation.
+
+    python scripts/evaluate_styles.py starry_night great_wave --out docs/evaluation
+    python scripts/evaluate_styles.py runs/a/out/a.weights.h5 --limit 8 --iterations 0   # fast network only
+
+For every style and every photo (resized so its shorter side is --size), the objective of the
+style's training config (content, style and TV weights and layers; style targets from its painting
+at its style_size) is computed for (a) the fast network's output and (b) the image that
+--iterations L-BFGS iterations of Gatys et al. reach from the photo on the same objective.
+fast/Gatys, the ratio of the mean objectives, is the quality measure: 1 means the network is as
+good as optimising every photo. Writes evaluation.md (the table) and contact_NAME.png (photo,
+fast, Gatys per row) into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fst import styles
+from fst.files import write_atomic
+from fst.images import encode, find_images, load_image
+from fst.inference import stylize_array
+from fst.optimize import optimize
+from fst.train import load_painting
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TERMS = ("total", "content", "style", "tv")
+
+
+def resize_short_side(rgb: np.ndarray, size: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = size / min(h, w)
+    return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                  Image.Resampling.LANCZOS))
+
+
+def painting_path(style: styles.Style, paintings: Path) -> Path:
+    """The painting the style was trained on: its recorded path, else the same file name in `paintings`."""
+    recorded = Path(style.meta.get("training", {}).get("style_image", ""))
+    if recorded.is_file():
+        return recorded
+    if (paintings / recorded.name).is_file() and recorded.name:
+        return paintings / recorded.name
+    raise SystemExit(f"{style.name}: painting {str(recorded) or '(not recorded)'} not found; pass --paintings")
+
+
+def objective_of(style: styles.Style, painting: Path, vgg_weights: str | None):
+    """The style's training objective as a PerceptualLoss with its style targets set, and its options."""
+    from fst.losses import PerceptualLoss
+
+    cfg = style.meta.get("training", {})
+    options = {k: cfg[k] for k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
+                                   "style_layer_weights", "pooling") if k in cfg}
+    loss = PerceptualLoss(**options, vgg_weights=vgg_weights)
+    loss.set_style(load_painting(str(painting), cfg.get("style_size", 512)))
+    return loss, options, cfg.get("style_size", 512)
+
+
+def terms_of(loss, photo: np.ndarray, image: np.ndarray) -> dict[str, float]:
+    values = loss(image[None].astype(np.float32), loss.content_targets(photo[None].astype(np.float32)))
+    return {k: float(values[k]) for k in TERMS}
+
+
+def mean(rows: list[dict], key: str) -> float:
+    return float(np.mean([r[key] for r in rows])) if rows else float("nan")
+
+
+def contact_sheet(rows: list[list[np.ndarray]], cell: int) -> Image.Image:
+    """One row per photo, one square cell (centre crop) per image."""
+    sheet = Image.new("RGB", (cell * len(rows[0]), cell * len(rows)), "white")
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            h, w = image.shape[:2]
+            side = min(h, w)
+            crop = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+            sheet.paste(Image.fromarray(crop).resize((cell, cell), Image.Resampling.LANCZOS), (c * cell, r * cell))
+    return sheet
+
+
+def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[np.ndarray]]]:
+    style = styles.get_style(style_ref)
+    painting = painting_path(style, args.paintings)
+    loss, options, style_size = objective_of(style, painting, args.vgg_weights)
+    fast, gatys, seconds_fast, seconds_gatys, sheet = [], [], [], [], []
+    stylize_array(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
+    for i, path in enumerate(photos):
+        photo = resize_short_side(load_image(path)[0], args.size)
+        started = time.perf_counter()
+        out = stylize_array(photo, style)
+        seconds_fast.append(time.perf_counter() - started)
+        fast.append(terms_of(loss, photo, out))
+        row = [photo, out]
+        if args.iterations:
+            started = time.perf_counter()
+            reference = optimize(photo, load_image(painting)[0], max_size=max(photo.shape[:2]),
+                                 style_scale=style_size / max(photo.shape[:2]), iterations=args.iterations,
+                                 init="content", progress=False, vgg_weights=args.vgg_weights, **options)
+            seconds_gatys.append(time.perf_counter() - started)
+            gatys.append(terms_of(loss, photo, reference))
+            row.append(reference)
+        if i < args.sheet_rows:
+            sheet.append(row)
+        print(f"  {style.name} {path.name}: fast {fast[-1]['total']:.4g}"
+              + (f", Gatys {gatys[-1]['total']:.4g}" if gatys else ""), flush=True)
+    result = {"style": style.name, "photos": len(photos),
+              **{f"fast_{k}": mean(fast, k) for k in TERMS}, **{f"gatys_{k}": mean(gatys, k) for k in TERMS},
+              "fast_seconds": float(np.mean(seconds_fast)),
+              "gatys_seconds": float(np.mean(seconds_gatys)) if seconds_gatys else float("nan")}
+    result["ratio"] = result["fast_total"] / result["gatys_total"] if gatys else float("nan")
+    return result, sheet
+
+
+def fmt(value: float, spec: str) -> str:
+    return "-" if np.isnan(value) else format(value, spec)
+
+
+def table(results: list[dict], args) -> str:
+    gatys = f"Gatys: {args.iterations} L-BFGS iterations from the photo." if args.iterations else "Gatys: not run."
+    lines = [f"Objective of each style's training config, mean over the photos at {args.size} px (shorter side); "
+             + gatys, "",
+             "| style | photos | fast | Gatys | fast/Gatys | content fast / Gatys | style fast / Gatys "
+             "| tv fast / Gatys | s/image fast / Gatys |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        lines.append(f"| {r['style']} | {r['photos']} | {fmt(r['fast_total'], '.4g')} | {fmt(r['gatys_total'], '.4g')} "
+                     f"| {fmt(r['ratio'], '.2f')} | {fmt(r['fast_content'], '.3g')} / {fmt(r['gatys_content'], '.3g')} "
+                     f"| {fmt(r['fast_style'], '.3g')} / {fmt(r['gatys_style'], '.3g')} "
+                     f"| {fmt(r['fast_tv'], '.3g')} / {fmt(r['gatys_tv'], '.3g')} "
+                     f"| {fmt(r['fast_seconds'], '.3f')} / {fmt(r['gatys_seconds'], '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("styles", nargs="+", help="style names or .weights.h5 paths")
+    parser.add_argument("--photos", type=Path, default=SHARED / "photos" / "val", help="folder of photos")
+    parser.add_argument("--paintings", type=Path, default=SHARED / "styles",
+                        help="where to find a painting whose recorded path is not on this machine")
+    parser.add_argument("--size", type=int, default=256, help="shorter side of each photo (default 256)")
+    parser.add_argument("--iterations", type=int, default=100, help="Gatys L-BFGS iterations (0: fast only)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    parser.add_argument("--sheet-rows", type=int, default=6, help="photos on the contact sheet")
+    parser.add_argument("--out", type=Path, default=Path("evaluation"))
+    parser.add_argument("--vgg-weights", default=None, help="VGG19 weights file (else $FST_VGG19_WEIGHTS)")
+    args = parser.parse_args()
+
+    photos = find_images(args.photos)[:args.limit]
+    if not photos:
+        raise SystemExit(f"{args.photos}: no photos")
+    results = []
+    for style in args.styles:
+        result, sheet = evaluate(style, photos, args)
+        results.append(result)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(encode(np.asarray(contact_sheet(sheet, args.size)), "PNG"), args.out / f"contact_{result['style']}.png")
+    report = table(results, args)
+    write_atomic(report.encode(), args.out / "evaluation.md")
+    print("\n" + report)
+
+
+if __name__ == "__main__":
+    main()
