@@ -1,0 +1,59 @@
+"""Regenerates docs/gallery: the sample photo stylized by every shipped style, and its index.
+
+    python scripts/gallery.py                         # the styles in weights/, into docs/gallery
+    python scripts/gallery.py --styles runs/a/out/a.weights.h5 --out /tmp/gallery
+
+The photo is NASA's public-domain portrait of astronaut Eileen Collins (docs/gallery/astronaut.jpg,
+as shipped with scikit-image). Writes NAME.jpg for each style and README.md, a table with the
+painting's credit beside each image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from fst import styles
+from fst.files import write_atomic
+from fst.images import encode, load_image
+from fst.inference import stylize_array
+
+GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"
+
+
+def shipped_styles() -> list[styles.Style]:
+    return [styles.get_style(path) for path in sorted(styles.shipped_dir().glob("*" + styles.SUFFIX))]
+
+
+def render(style_list: list[styles.Style], photo: Path, out: Path) -> str:
+    """Writes NAME.jpg per style into out and returns the Markdown index."""
+    rgb = load_image(photo)[0]
+    lines = ["# Gallery", "", "Regenerate with `python scripts/gallery.py`. The photo: NASA's public-domain portrait "
+             "of astronaut Eileen Collins.", "", f"![photo]({Path(os.path.relpath(photo, out)).as_posix()})", "",
+             "| style | painting | |", "| --- | --- | --- |"]
+    for style in style_list:
+        write_atomic(encode(stylize_array(rgb, style), "JPEG", quality=90), out / f"{style.name}.jpg")
+        credit = ", ".join(x for x in (f"*{style.title}*" if style.title else "", style.artist, style.year) if x)
+        licence = f" ({style.license})" if style.license else ""
+        lines.append(f"| `{style.name}` | {credit}{licence} | ![{style.name}]({style.name}.jpg) |")
+        print(f"{style.name}.jpg", flush=True)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--styles", nargs="*", help="style names or .weights.h5 paths (default: the shipped styles)")
+    parser.add_argument("--photo", type=Path, default=GALLERY / "astronaut.jpg")
+    parser.add_argument("--out", type=Path, default=GALLERY)
+    args = parser.parse_args()
+
+    style_list = [styles.get_style(s) for s in args.styles] if args.styles else shipped_styles()
+    if not style_list:
+        raise SystemExit(f"no styles in {styles.shipped_dir()}: train one (fst train-style) or pass --styles")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(render(style_list, args.photo, args.out).encode(), args.out / "README.md")
+
+
+if __name__ == "__main__":
+    main()
