@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from fst.errors import FstError
+
+
+def temporary_beside(dst: Path, suffix: str, folder: bool = False) -> Path:
+    """Creates a new, uniquely named file (or folder) beside dst with the permissions a plain
+    open() or mkdir() would give it (``tempfile``'s are private, 0600), or those of the dst it replaces."""
+    for _ in range(100):
+        tmp = dst.parent / f".{dst.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            if folder:
+                os.mkdir(tmp, 0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        if dst.exists():
+            os.chmod(tmp, dst.stat().st_mode & 0o7777)
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {dst}")
 
 
 @contextlib.contextmanager
@@ -21,12 +39,11 @@ def atomic_path(dst: Path | str, suffix: str = ".part") -> Iterator[Path]:
     dst = Path(dst)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=suffix)
-        os.close(fd)
+        tmp = temporary_beside(dst, suffix)
     except OSError as exc:
         raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, dst)
     except OSError as exc:
         raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None

@@ -13,7 +13,6 @@ import logging
 import os
 import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import numpy as np
 
 from fst import images, styles
 from fst.errors import FstError
-from fst.files import atomic_path
+from fst.files import atomic_path, temporary_beside
 
 log = logging.getLogger("fst")
 
@@ -370,7 +369,7 @@ class _atomic_folder:
 
     def __enter__(self) -> Path:
         self.dst.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.dst.parent, prefix=f".{self.dst.name}.", suffix=".part"))
+        self.tmp = temporary_beside(self.dst, ".part", folder=True)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -110,6 +110,20 @@ def test_interrupted_write_leaves_no_file_and_keeps_old(tmp_path, photo_array, m
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
 
 
+def test_output_permissions_follow_umask_or_the_replaced_file(tmp_path, photo_array):
+    old = os.umask(0o022)
+    try:
+        images.save_image(photo_array, tmp_path / "new.png")
+        replaced = tmp_path / "old.png"
+        replaced.write_bytes(b"previous")
+        replaced.chmod(0o640)
+        images.save_image(photo_array, replaced)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o644
+    assert replaced.stat().st_mode & 0o777 == 0o640 and replaced.read_bytes() != b"previous"
+
+
 def test_never_overwrites_source_unless_asked(tmp_path, photo_array):
     src = tmp_path / "photo.png"
     images.save_image(photo_array, src)

@@ -100,6 +100,9 @@ def test_output_frames_are_stylized(tmp_path, tiny_style):
         first = next(f.decode(video=0)).to_ndarray(format="rgb24")
     written = np.asarray(Image.open(tmp_path / "frames" / "frame_000001.png"))
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_00000{i}.png" for i in (1, 2, 3)]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "frames").stat().st_mode & 0o777 == 0o777 & ~umask  # not tempfile's private 0700
     # Frames go through the network in a batch, the reference alone: convolution kernels may sum in
     # another order for another batch size, so a value can round to its neighbour.
     difference = np.abs(written.astype(int) - stylize_array(first, tiny_style))
