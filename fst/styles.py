@@ -169,3 +169,32 @@ def save_style(model, name: str, meta: dict[str, Any], folder: Path | str | None
             f.attrs[NETWORK_ATTR] = json.dumps(options)
     write_atomic(tomli_w.dumps(meta).encode("utf-8"), weights.with_name(f"{name}.toml"))
     return Style(name, weights, meta)
+
+
+def copy_style(style: str | os.PathLike | Style, folder: Path | str, float16: bool = False) -> Style:
+    """Copies a style's weights and metadata into folder; ``float16`` halves the file by storing
+    the float32 weights at half precision (they are cast back to float32 when loaded)."""
+    import h5py
+    import numpy as np
+
+    source = get_style(style)
+    weights = Path(folder) / source.weights.name
+
+    def copy_group(src, dst) -> None:
+        dst.attrs.update(src.attrs)
+        for key, item in src.items():
+            if isinstance(item, h5py.Group):
+                copy_group(item, dst.create_group(key))
+            else:
+                data = item[()]
+                if float16 and data.dtype == np.float32:
+                    data = data.astype(np.float16)
+                dst.create_dataset(key, data=data)
+
+    with atomic_path(weights, suffix=SUFFIX) as tmp:
+        with h5py.File(source.weights, "r") as src, h5py.File(tmp, "w") as dst:
+            copy_group(src, dst)
+    metadata = source.weights.with_name(f"{source.name}.toml")
+    if metadata.is_file():
+        write_atomic(metadata.read_bytes(), weights.with_name(metadata.name))
+    return get_style(weights)

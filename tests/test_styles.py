@@ -35,6 +35,16 @@ def test_network_options_travel_with_the_weights(tmp_path):
     np.testing.assert_array_equal(fst.stylize(image, style), fst.stylize(image, path))
 
 
+def test_float16_copy_halves_the_file_and_keeps_the_output(tmp_path, photo_array):
+    source = styles.get_style(make_style("half", tmp_path / "trained", seed=5, width=0.5))
+    shipped = styles.copy_style(source, tmp_path / "shipped", float16=True)
+    assert shipped.name == "half" and shipped.artist == "Nobody" and shipped.network_options == source.network_options
+    assert shipped.weights.stat().st_size < 0.6 * source.weights.stat().st_size
+    before, after = fst.stylize(photo_array, source), fst.stylize(photo_array, shipped)
+    assert not np.array_equal(styles.load_model(source).get_weights()[0], styles.load_model(shipped).get_weights()[0])
+    assert np.abs(before.astype(int) - after).max() <= 4
+
+
 def test_unknown_style_suggests():
     with pytest.raises(FstError, match="did you mean"):
         styles.get_style("tinyy")
