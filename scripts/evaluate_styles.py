@@ -2,6 +2,7 @@
 
     python scripts/evaluate_styles.py starry_night great_wave --out docs/evaluation
     python scripts/evaluate_styles.py runs/a/out/a.weights.h5 --limit 8 --iterations 0   # fast network only
+    python scripts/evaluate_styles.py runs/a/out/a.weights.h5 --cache runs/gatys   # reuse Gatys results
 
 For every style and every photo (resized so its shorter side is --size), the objective of the
 style's training config (content, style and TV weights and layers; style targets from its painting
@@ -9,12 +10,16 @@ at its style_size) is computed for (a) the fast network's output and (b) the ima
 --iterations L-BFGS iterations of Gatys et al. reach from the photo on the same objective.
 fast/Gatys, the ratio of the mean objectives, is the quality measure: 1 means the network is as
 good as optimising every photo. Writes evaluation.md (the table) and contact_NAME.png (photo,
-fast, Gatys per row) into --out.
+fast, Gatys per row) into --out. The Gatys result does not depend on the network: with --cache it
+is computed once per objective, photo and iteration count, so evaluating checkpoint after
+checkpoint costs only the fast side.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -66,6 +71,25 @@ def terms_of(loss, photo: np.ndarray, image: np.ndarray) -> dict[str, float]:
     return {k: float(values[k]) for k in TERMS}
 
 
+def gatys_reference(photo: np.ndarray, painting: Path, options: dict, style_size: int, args) -> tuple[np.ndarray, float]:
+    """The image --iterations L-BFGS iterations reach from the photo, and the seconds that took;
+    read from --cache when the same objective, photo and iteration count were computed before."""
+    key = hashlib.sha256(json.dumps({"options": options, "style_size": style_size, "iterations": args.iterations,
+                                     "painting": hashlib.sha256(painting.read_bytes()).hexdigest()},
+                                    sort_keys=True).encode() + photo.tobytes()).hexdigest()[:24]
+    if args.cache is not None and (args.cache / f"{key}.json").is_file():
+        return load_image(args.cache / f"{key}.png")[0], json.loads((args.cache / f"{key}.json").read_text())["seconds"]
+    started = time.perf_counter()
+    reference = optimize(photo, load_image(painting)[0], max_size=max(photo.shape[:2]),
+                         style_scale=style_size / max(photo.shape[:2]), iterations=args.iterations,
+                         init="content", progress=False, vgg_weights=args.vgg_weights, **options)
+    seconds = time.perf_counter() - started
+    if args.cache is not None:
+        write_atomic(encode(reference, "PNG"), args.cache / f"{key}.png")
+        write_atomic(json.dumps({"seconds": seconds}).encode(), args.cache / f"{key}.json")
+    return reference, seconds
+
+
 def mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows])) if rows else float("nan")
 
@@ -96,11 +120,8 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
         fast.append(terms_of(loss, photo, out))
         row = [photo, out]
         if args.iterations:
-            started = time.perf_counter()
-            reference = optimize(photo, load_image(painting)[0], max_size=max(photo.shape[:2]),
-                                 style_scale=style_size / max(photo.shape[:2]), iterations=args.iterations,
-                                 init="content", progress=False, vgg_weights=args.vgg_weights, **options)
-            seconds_gatys.append(time.perf_counter() - started)
+            reference, seconds = gatys_reference(photo, painting, options, style_size, args)
+            seconds_gatys.append(seconds)
             gatys.append(terms_of(loss, photo, reference))
             row.append(reference)
         if i < args.sheet_rows:
@@ -146,6 +167,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--sheet-rows", type=int, default=6, help="photos on the contact sheet")
     parser.add_argument("--out", type=Path, default=Path("evaluation"))
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder that keeps each Gatys result, to reuse when evaluating again")
     parser.add_argument("--vgg-weights", default=None, help="VGG19 weights file (else $FST_VGG19_WEIGHTS)")
     args = parser.parse_args()
 

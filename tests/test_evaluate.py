@@ -23,16 +23,29 @@ def test_harness_table_and_contact_sheet(tmp_path):
                 "style_layers": ["block1_conv1", "block2_conv1", "block3_conv1"], "style_layer_weights": [1, 1, 1]}
     weights = save_style(build_network(**options), "random", {"training": training}, tmp_path / "styles",
                          options).weights
-    result = subprocess.run([sys.executable, REPO / "scripts" / "evaluate_styles.py", weights, "--photos", VAL_PHOTOS,
-                             "--paintings", SHARED / "data" / "styles", "--limit", "2", "--size", "40",
-                             "--iterations", "5", "--out", tmp_path / "eval", "--vgg-weights", VGG],
-                            capture_output=True, text=True)
+    command = [sys.executable, REPO / "scripts" / "evaluate_styles.py", weights, "--photos", VAL_PHOTOS,
+               "--paintings", SHARED / "data" / "styles", "--limit", "2", "--size", "40", "--iterations", "5",
+               "--vgg-weights", VGG, "--cache", tmp_path / "cache"]
+    result = subprocess.run([*command, "--out", tmp_path / "eval"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    row = next(line for line in (tmp_path / "eval" / "evaluation.md").read_text().splitlines()
-               if line.startswith("| random |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    cells = table_row(tmp_path / "eval")
     fast, gatys, ratio = float(cells[2]), float(cells[3]), float(cells[4])
     # An untrained network is far from what optimising each photo reaches.
     assert gatys < fast and abs(ratio - fast / gatys) < 0.01 and ratio > 1.5
     sheet = np.asarray(Image.open(tmp_path / "eval" / "contact_random.png"))
     assert sheet.shape == (2 * 40, 3 * 40, 3)
+
+    # Each Gatys result is kept with its time; a second evaluation reads them back instead of optimising.
+    assert len(list((tmp_path / "cache").glob("*.png"))) == 2 and len(list((tmp_path / "cache").glob("*.json"))) == 2
+    for cached in (tmp_path / "cache").glob("*.png"):
+        Image.fromarray(255 - np.asarray(Image.open(cached))).save(cached)  # a result only the cache can give
+    again = subprocess.run([*command, "--out", tmp_path / "again"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    cells_again = table_row(tmp_path / "again")
+    assert cells_again[2] == cells[2] and float(cells_again[3]) != gatys
+    assert cells_again[8].split("/")[1] == cells[8].split("/")[1]  # the recorded Gatys time
+
+
+def table_row(folder):
+    row = next(line for line in (folder / "evaluation.md").read_text().splitlines() if line.startswith("| random |"))
+    return [c.strip() for c in row.strip("|").split("|")]
