@@ -14,10 +14,10 @@ from fst.errors import FstError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES_RUN = """examples:
-  fst run starry_night photo.jpg out.jpg
-  fst run starry_night photos/ stylized/ --max-size 1024
+  fst run great_wave photo.jpg out.jpg
+  fst run great_wave photos/ stylized/ --max-size 1024
   fst run my_style.weights.h5 photo.png out.webp --strength 0.7 --preserve-color
-  cat photo.jpg | fst run starry_night - - --format png > out.png
+  cat photo.jpg | fst run great_wave - - --format png > out.png
 """
 
 EXAMPLES_TRAIN = """examples:
@@ -37,10 +37,10 @@ EXAMPLES_OPTIMIZE = """examples:
 """
 
 EXAMPLES_VIDEO = """examples:
-  fst video starry_night clip.mp4 stylized.mp4
+  fst video great_wave clip.mp4 stylized.mp4
   fst video great_wave clip.mov stylized.webm --max-size 720 --start 10 --duration 5
-  fst video starry_night frames/ stylized_frames/          # folders of PNG/JPEG frames in and out
-  fst video starry_night frames/ stylized.mp4 --fps 30
+  fst video great_wave frames/ stylized_frames/            # folders of PNG/JPEG frames in and out
+  fst video great_wave frames/ stylized.mp4 --fps 30
 
 Timestamps, the rotation tag and the sound are kept (sound copied when the container allows).
 """

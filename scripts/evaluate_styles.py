@@ -1,6 +1,6 @@
 """Quality harness: each style's own objective, fast network against Gatys optimisation.
 
-    python scripts/evaluate_styles.py starry_night great_wave --out docs/evaluation
+    python scripts/evaluate_styles.py great_wave --out docs/evaluation
     python scripts/evaluate_styles.py runs/a/out/a.weights.h5 --limit 8 --iterations 0   # fast network only
     python scripts/evaluate_styles.py runs/a/out/a.weights.h5 --cache runs/gatys   # reuse Gatys results
 

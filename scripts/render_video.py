@@ -1,6 +1,6 @@
 """Stylize a video frame by frame: the same as ``fst video`` (see its --help), as a script.
 
-    python scripts/render_video.py starry_night clip.mp4 stylized.mp4 --max-size 720
+    python scripts/render_video.py great_wave clip.mp4 stylized.mp4 --max-size 720
 """
 
 import sys

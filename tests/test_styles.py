@@ -55,7 +55,7 @@ def test_unknown_style_suggests():
 def test_wheel_ships_the_weights_folder(tmp_path):
     """A wheel built from the repo installs weights/ as fst/weights (not only an editable install)."""
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"))
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "runs"))
     make_style("packaged", src / "weights")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(src)], check=True)
@@ -67,4 +67,6 @@ def test_wheel_ships_the_weights_folder(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target), "FST_STYLES_DIR": str(tmp_path / "none")}
     listed = subprocess.run([sys.executable, "-c", "import fst; print(fst.list_styles())"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
-    assert listed.stdout.strip() == "['packaged']"
+    shipped = [p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5")]
+    assert all(f"fst/weights/{name}.weights.h5" in names for name in shipped)
+    assert listed.stdout.strip() == str(sorted([*shipped, "packaged"]))

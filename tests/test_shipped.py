@@ -1,0 +1,64 @@
+"""The styles shipped in weights/: credited, documented, and working as the README's first command uses them."""
+
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+
+from fst import styles
+
+SHIPPED = sorted(p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5"))
+PHOTO = REPO / "docs" / "gallery" / "astronaut.jpg"
+
+
+def fst(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fst.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def assert_stylized(photo_path, out_path) -> None:
+    photo, result = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in (photo_path, out_path))
+    assert result.shape == photo.shape
+    assert np.abs(result - photo).mean() > 10  # restyled, not passed through
+    assert np.corrcoef(result.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1] > 0.3  # the photo's layout kept
+
+
+def test_great_wave_is_shipped():
+    assert "great_wave" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_style_is_credited_and_documented(name):
+    meta = styles.get_style(name).meta
+    assert styles.get_style(name).weights.resolve() == (REPO / "weights" / f"{name}.weights.h5").resolve()
+    assert meta["title"] and meta["artist"] and meta["year"] and meta["license"] == "public domain"
+    assert meta["figures"]["steps"] > 0 and meta["figures"]["training_seconds"] > 0
+    assert (REPO / "configs" / f"{name}.toml").is_file()
+    assert f"`{name}`" in (REPO / "weights" / "README.md").read_text()
+    assert f"![{name}]({name}.jpg)" in (REPO / "docs" / "gallery" / "README.md").read_text()
+    listing = fst("styles").stdout
+    assert any(line.startswith(name) and meta["artist"] in line for line in listing.splitlines())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_style_stylizes_the_sample_photo(name, tmp_path):
+    done = fst("run", name, PHOTO, tmp_path / "out.jpg")
+    assert done.returncode == 0, done.stderr
+    assert_stylized(PHOTO, tmp_path / "out.jpg")
+
+
+def test_readme_first_command_as_written(tmp_path):
+    """The README's first command, run verbatim (after its `pip install .`) in a folder that has the repo's docs/."""
+    first = re.search(r"```bash\n(.*?)\n```", (REPO / "README.md").read_text(), re.S).group(1)
+    install, command = (part.strip() for part in first.split("&&"))
+    assert install == "pip install ."
+    words = shlex.split(command)
+    assert words[:2] == ["fst", "run"]
+    (tmp_path / "docs").symlink_to(REPO / "docs")
+    done = fst(*words[1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_stylized(tmp_path / words[3], tmp_path / words[4])
