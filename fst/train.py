@@ -137,6 +137,7 @@ class Checkpoint(keras.callbacks.Callback):
             self.model.save_weights(tmp)
             with h5py.File(tmp, "a") as f:
                 f.attrs["epoch"] = epoch + 1
+                f.attrs["step"] = (epoch + 1) * self.steps_per_epoch
                 f.attrs["fingerprint"] = self.fingerprint
                 f.attrs["elapsed_seconds"] = self.total_seconds()
         self.last_good_step = (epoch + 1) * self.steps_per_epoch
@@ -231,8 +232,8 @@ def _tensorboard_available() -> bool:
     return True
 
 
-def _read_checkpoint(path: Path, fingerprint: str) -> tuple[int, float]:
-    """(epochs done, seconds spent) of an existing checkpoint of this config; (0, 0) if none."""
+def _read_checkpoint(path: Path, fingerprint: str, steps_per_epoch: int) -> tuple[int, float]:
+    """(steps done, seconds spent) of an existing checkpoint of this config; (0, 0) if none."""
     if not path.exists():
         return 0, 0.0
     import h5py
@@ -240,7 +241,9 @@ def _read_checkpoint(path: Path, fingerprint: str) -> tuple[int, float]:
     with h5py.File(path, "r") as f:
         if f.attrs.get("fingerprint") != fingerprint:
             raise FstError(f"{path}: checkpoint of a different config; use --restart or another --run-dir")
-        return int(f.attrs["epoch"]), float(f.attrs["elapsed_seconds"])
+        # Checkpoints written before the "step" attribute counted epochs of this run's length.
+        step = int(f.attrs.get("step", int(f.attrs["epoch"]) * steps_per_epoch))
+        return step, float(f.attrs["elapsed_seconds"])
 
 
 def _final_losses(csv_path: Path) -> dict[str, float]:
@@ -284,13 +287,20 @@ def train_style(
 
     if restart:
         checkpoint_path.unlink(missing_ok=True)
-    initial_epoch, elapsed = _read_checkpoint(checkpoint_path, fingerprint)
+    initial_step, elapsed = _read_checkpoint(checkpoint_path, fingerprint, steps_per_epoch)
+    if initial_step < config.steps and initial_step % steps_per_epoch:
+        raise FstError(f"{checkpoint_path}: at step {initial_step}, which is not a multiple of checkpoint_every "
+                       f"({steps_per_epoch}); resume with the checkpoint_every it was trained with")
+    if initial_step > config.steps:
+        log.warning("%s: the checkpoint is at step %d, past steps = %d; exporting it as it is",
+                    checkpoint_path, initial_step, config.steps)
+    initial_epoch = initial_step // steps_per_epoch
     if config.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.mixed_precision)
 
     keras.utils.set_random_seed(config.seed)
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
-                           start=initial_epoch * steps_per_epoch,
+                           start=initial_step,
                            noise=config.stability_noise if config.stability_weight else 0.0, workers=config.workers,
                            use_multiprocessing=False, max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
@@ -311,12 +321,12 @@ def train_style(
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=config.jit_compile)
         trainer.build((None, None, None, 3))
         trainer.optimizer.build(trainer.trainable_variables)
-        if initial_epoch:
+        if initial_step:
             trainer.load_weights(checkpoint_path)
-            log.info("resuming %s from step %d", config.name, initial_epoch * steps_per_epoch)
+            log.info("resuming %s from step %d", config.name, initial_step)
 
     checkpoint = Checkpoint(checkpoint_path, fingerprint, steps_per_epoch, elapsed)
-    stop = StopOnNaN(initial_epoch * steps_per_epoch)
+    stop = StopOnNaN(initial_step)
     log_dir = run_dir / "logs" if _tensorboard_available() else None
     callbacks = [stop, checkpoint, keras.callbacks.CSVLogger(str(run_dir / "losses.csv"), append=True)]
     preview_folder = Path(preview_data) if preview_data else None
@@ -326,14 +336,14 @@ def train_style(
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     if verbose:
-        callbacks.append(Progress(config.steps, initial_epoch * steps_per_epoch))
+        callbacks.append(Progress(config.steps, min(initial_step, config.steps)))
 
     if initial_epoch < epochs:
         # Batch order comes from the dataset (seeded by step), so Keras must not shuffle it.
         trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                     shuffle=False, callbacks=callbacks, verbose=0)
     if stop.bad_step is not None:
-        kept = f"the last good checkpoint (step {checkpoint.last_good_step or initial_epoch * steps_per_epoch})"
+        kept = f"the last good checkpoint (step {checkpoint.last_good_step or initial_step})"
         raise FstError(f"loss became NaN or infinite at step {stop.bad_step}; stopped, keeping {kept} in {checkpoint_path}; "
                        "try a lower learning_rate")
     if dataset.skipped:
@@ -345,7 +355,7 @@ def train_style(
         "title": config.title, "artist": config.artist, "year": str(config.year), "license": config.license,
         "training": {k: v for k, v in config.to_dict().items() if k not in ("title", "artist", "year", "license")},
         "figures": {
-            "steps": config.steps,
+            "steps": max(config.steps, initial_step),
             "training_seconds": round(checkpoint.total_seconds(), 1),
             "final_losses": _final_losses(run_dir / "losses.csv"),
             "backend": keras.backend.backend(),

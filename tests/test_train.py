@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import h5py
 import numpy as np
@@ -114,6 +115,18 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
     for a, b in zip(read_weights(tmp_path / "a" / "out" / "t.weights.h5"),
                     read_weights(tmp_path / "b" / "out" / "t.weights.h5")):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_fewer_steps_than_the_checkpoint_exports_it_under_its_own_step(tmp_path, photos):
+    trained = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2")
+    assert trained.returncode == 0, trained.stderr
+    again = run_train(tmp_path, photos, "--steps", "2", "--checkpoint-every", "2", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert "checkpoint is at step 4, past steps = 2" in again.stderr
+    with open(tmp_path / "again" / "t.toml", "rb") as f:
+        assert tomllib.load(f)["figures"]["steps"] == 4
+    for a, b in zip(read_weights(tmp_path / "out" / "t.weights.h5"), read_weights(tmp_path / "again" / "t.weights.h5")):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_two_logical_devices(tmp_path, photos):
