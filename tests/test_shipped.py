@@ -27,8 +27,8 @@ def assert_stylized(photo_path, out_path) -> None:
     assert np.corrcoef(result.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1] > 0.3  # the photo's layout kept
 
 
-def test_great_wave_is_shipped():
-    assert "great_wave" in SHIPPED
+def test_starry_night_and_great_wave_are_shipped():
+    assert {"starry_night", "great_wave"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
