@@ -135,12 +135,13 @@ class Checkpoint(keras.callbacks.Callback):
 
         with atomic_path(self.path, suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
+            step = (epoch + 1) * self.steps_per_epoch
             with h5py.File(tmp, "a") as f:
                 f.attrs["epoch"] = epoch + 1
-                f.attrs["step"] = (epoch + 1) * self.steps_per_epoch
+                f.attrs["step"] = step
                 f.attrs["fingerprint"] = self.fingerprint
                 f.attrs["elapsed_seconds"] = self.total_seconds()
-        self.last_good_step = (epoch + 1) * self.steps_per_epoch
+        self.last_good_step = step
 
     def total_seconds(self) -> float:
         return self.elapsed + time.monotonic() - self.started

@@ -12,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FST_SHARED", REPO.parent / "shared"))
 VAL_PHOTOS = SHARED / "data" / "photos" / "val"
+#: The trained styles in the repository's weights/ folder.
+SHIPPED = sorted(p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5"))
 
 # Keep the tests away from the user's own style folder.
 os.environ["FST_STYLES_DIR"] = tempfile.mkdtemp(prefix="fst-test-styles-")

@@ -7,12 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, SHIPPED
 from PIL import Image
 
 from fst import styles
 
-SHIPPED = sorted(p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5"))
 PHOTO = REPO / "docs" / "gallery" / "astronaut.jpg"
 
 

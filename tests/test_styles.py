@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import REPO, make_style
+from conftest import REPO, SHIPPED, make_style
 
 import fst
 from fst import styles
@@ -67,6 +67,5 @@ def test_wheel_ships_the_weights_folder(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target), "FST_STYLES_DIR": str(tmp_path / "none")}
     listed = subprocess.run([sys.executable, "-c", "import fst; print(fst.list_styles())"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
-    shipped = [p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5")]
-    assert all(f"fst/weights/{name}.weights.h5" in names for name in shipped)
-    assert listed.stdout.strip() == str(sorted([*shipped, "packaged"]))
+    assert all(f"fst/weights/{name}.weights.h5" in names for name in SHIPPED)
+    assert listed.stdout.strip() == str(sorted([*SHIPPED, "packaged"]))
