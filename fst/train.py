@@ -248,7 +248,10 @@ def _read_checkpoint(path: Path, fingerprint: str, steps_per_epoch: int) -> tupl
 
 
 def _final_losses(csv_path: Path) -> dict[str, float]:
-    """The last logged content, style, TV and total losses."""
+    """The last logged content, style, TV and total losses; none when the log is gone (a checkpoint
+    copied on its own to another run folder still exports)."""
+    if not csv_path.is_file():
+        return {}
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     return {k: round(float(v), 6) for k, v in rows[-1].items() if k in LOSS_TERMS} if rows else {}

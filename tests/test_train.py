@@ -117,10 +117,13 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_fewer_steps_than_the_checkpoint_exports_it_under_its_own_step(tmp_path, photos):
+def test_fewer_steps_than_a_lone_checkpoint_exports_it_under_its_own_step(tmp_path, photos):
     trained = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2")
     assert trained.returncode == 0, trained.stderr
-    again = run_train(tmp_path, photos, "--steps", "2", "--checkpoint-every", "2", "--out", tmp_path / "again")
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "run" / "checkpoint.weights.h5", tmp_path / "copy")  # the checkpoint alone, no losses.csv
+    again = run_train(tmp_path, photos, "--steps", "2", "--checkpoint-every", "2", "--out", tmp_path / "again",
+                      "--run-dir", tmp_path / "copy")
     assert again.returncode == 0, again.stderr
     assert "checkpoint is at step 4, past steps = 2" in again.stderr
     with open(tmp_path / "again" / "t.toml", "rb") as f:
