@@ -27,7 +27,7 @@ def assert_stylized(photo_path, out_path) -> None:
 
 
 def test_the_trained_styles_are_shipped():
-    assert {"starry_night", "great_wave", "the_scream"} <= set(SHIPPED)
+    assert {"starry_night", "great_wave", "the_scream", "udnie"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
