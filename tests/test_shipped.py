@@ -27,7 +27,9 @@ def assert_stylized(photo_path, out_path) -> None:
 
 
 def test_the_trained_styles_are_shipped():
-    assert {"starry_night", "great_wave", "the_scream", "udnie"} <= set(SHIPPED)
+    assert {
+        "starry_night", "great_wave", "the_scream", "udnie", "shipwreck_of_the_minotaur", "composition_vii",
+    } <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
