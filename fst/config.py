@@ -65,6 +65,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
     seed: int = 0
+    #: Start from a trained style's network (a name or a .weights.h5 path) instead of random weights:
+    #: to fine-tune it, e.g. at a larger image size or with a decaying learning rate.
+    init: str = ""
     # Network
     upsampling: str = "transpose"
     width: float = 1.0
@@ -95,6 +98,9 @@ class TrainConfig:
                 raise FstError(f"{path}: invalid TOML ({exc})") from None
             if values.get("style_image") and not Path(values["style_image"]).is_absolute():
                 values["style_image"] = str((path.parent / values["style_image"]).resolve())
+            init = values.get("init", "")
+            if init.endswith(".weights.h5") and not Path(init).is_absolute():
+                values["init"] = str((path.parent / init).resolve())
         values.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -115,6 +121,13 @@ class TrainConfig:
             raise FstError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
         if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16"):
             raise FstError(f"mixed_precision must be none, mixed_float16 or mixed_bfloat16, not {self.mixed_precision}")
+        if self.init:
+            from fst.styles import get_style
+
+            options = get_style(self.init).network_options
+            mine = {"upsampling": self.upsampling, "width": self.width}
+            if {k: options.get(k, v) for k, v in mine.items()} != mine:
+                raise FstError(f"init {self.init!r} has network options {options}, the config asks for {mine}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise FstError(f"lr_schedule must be constant or cosine, not {self.lr_schedule}")
 
@@ -124,6 +137,10 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """A hash of the keys that change the trained weights."""
         ignored = set(self.NOT_IN_FINGERPRINT) - ({"steps"} if self.lr_schedule == "cosine" else set())
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored and (k != "init" or v)}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
+        if self.init:
+            from fst.styles import get_style
+
+            relevant["init"] = hashlib.sha256(get_style(self.init).weights.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -277,7 +277,7 @@ def train_style(
     from fst.data import PhotoBatches
     from fst.losses import PerceptualLoss
     from fst.network import build_network
-    from fst.styles import save_style
+    from fst.styles import get_style, save_style
 
     run_dir = Path(run_dir or Path("runs") / config.name)
     worker = _worker_folder()
@@ -328,6 +328,9 @@ def train_style(
         if initial_step:
             trainer.load_weights(checkpoint_path)
             log.info("resuming %s from step %d", config.name, initial_step)
+        elif config.init:
+            network.load_weights(get_style(config.init).weights)
+            log.info("starting %s from the network of %s", config.name, config.init)
 
     checkpoint = Checkpoint(checkpoint_path, fingerprint, steps_per_epoch, elapsed)
     stop = StopOnNaN(initial_step)
@@ -367,5 +370,9 @@ def train_style(
             "skipped_photos": len(dataset.skipped),
         },
     }
+    if config.init:
+        # The steps the starting network had already been trained for (itself perhaps fine-tuned).
+        figures = get_style(config.init).meta.get("figures", {})
+        meta["figures"]["init_steps"] = int(figures.get("steps", 0)) + int(figures.get("init_steps", 0))
     options = {"upsampling": config.upsampling, "width": config.width}
     return save_style(network, config.name, meta, out_dir, options)

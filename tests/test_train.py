@@ -244,3 +244,26 @@ def test_only_the_chief_worker_owns_the_run_folder(monkeypatch, tf_config, folde
     if tf_config:
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
     assert _worker_folder() == folder
+
+
+def test_init_starts_from_a_trained_style(tmp_path, photos):
+    from conftest import make_style
+
+    from fst.config import TrainConfig
+    from fst.errors import FstError
+    from fst.train import train_style
+
+    start = make_style("start", tmp_path / "styles", seed=3)
+    common = dict(name="tuned", style_image=str(PAINTING), steps=2, checkpoint_every=2, image_size=64, batch_size=2,
+                  width=0.25, style_size=128, workers=1)
+    # At learning rate 0 the network is left as it started: exactly the init style's weights.
+    config = TrainConfig.load(None, init=str(start), learning_rate=0.0, **common)
+    assert config.fingerprint() != TrainConfig.load(None, learning_rate=0.0, **common).fingerprint()
+    tuned = train_style(config, photos, run_dir=tmp_path / "run", out_dir=tmp_path / "out", vgg_weights=str(VGG),
+                        verbose=False)
+    for a, b in zip(read_weights(start), read_weights(tuned.weights)):
+        np.testing.assert_array_equal(a, b)
+    assert tuned.meta["figures"]["steps"] == 2 and tuned.meta["figures"]["init_steps"] == 0
+
+    with pytest.raises(FstError, match="network options"):
+        TrainConfig.load(None, init=str(start), **{**common, "width": 0.5})
