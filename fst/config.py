@@ -137,9 +137,10 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """A hash of the keys that change the trained weights."""
         ignored = set(self.NOT_IN_FINGERPRINT) - ({"steps"} if self.lr_schedule == "cosine" else set())
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored and (k != "init" or v)}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
-        if self.init:
+        # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
+        if relevant.pop("init"):
             from fst.styles import get_style
 
             relevant["init"] = hashlib.sha256(get_style(self.init).weights.read_bytes()).hexdigest()

@@ -299,6 +299,7 @@ def train_style(
         log.warning("%s: the checkpoint is at step %d, past steps = %d; exporting it as it is",
                     checkpoint_path, initial_step, config.steps)
     initial_epoch = initial_step // steps_per_epoch
+    start = get_style(config.init) if config.init else None
     if config.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.mixed_precision)
 
@@ -328,8 +329,8 @@ def train_style(
         if initial_step:
             trainer.load_weights(checkpoint_path)
             log.info("resuming %s from step %d", config.name, initial_step)
-        elif config.init:
-            network.load_weights(get_style(config.init).weights)
+        elif start is not None:
+            network.load_weights(start.weights)
             log.info("starting %s from the network of %s", config.name, config.init)
 
     checkpoint = Checkpoint(checkpoint_path, fingerprint, steps_per_epoch, elapsed)
@@ -370,9 +371,9 @@ def train_style(
             "skipped_photos": len(dataset.skipped),
         },
     }
-    if config.init:
+    if start is not None:
         # The steps the starting network had already been trained for (itself perhaps fine-tuned).
-        figures = get_style(config.init).meta.get("figures", {})
+        figures = start.meta.get("figures", {})
         meta["figures"]["init_steps"] = int(figures.get("steps", 0)) + int(figures.get("init_steps", 0))
     options = {"upsampling": config.upsampling, "width": config.width}
     return save_style(network, config.name, meta, out_dir, options)
