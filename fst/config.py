@@ -37,6 +37,20 @@ TRAIN_STYLE_WEIGHT = 0.3
 STABILITY_WEIGHT = 3000.0
 
 
+def parse_duration(text: str | float) -> float:
+    """Seconds in "90", "90s", "7m", "1.5h" (a plain number is seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = str(text).strip().lower()
+    scale = units.get(value[-1:], 1) if value else 1
+    try:
+        seconds = float(value[:-1] if value[-1:] in units else value) * scale
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise FstError(f"time limit {text!r} is not a positive duration such as 90s, 7m or 1h")
+    return seconds
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a trained style; a configs/NAME.toml file sets these keys."""
@@ -74,7 +88,12 @@ class TrainConfig:
     # Run
     checkpoint_every: int = 200
     preview_every: int = 1000
+    #: Stop at the last checkpoint that fits in this much wall time ("7m", "90s", "1h" or seconds; "" for none)
+    #: and export the style at the step it reached; running again resumes for another such slice.
+    time_limit: str = ""
     workers: int = 2
+    #: Keep the decoded photos in memory after their first read (for a small photo set and a fast accelerator).
+    cache_photos: bool = False
     mixed_precision: str = "none"
     jit_compile: bool = False
     distribute: str = "auto"
@@ -82,7 +101,7 @@ class TrainConfig:
     #: Keys that do not change the trained weights: a checkpoint resumes a run that differs only in these
     #: (the painting is identified by its bytes, not its path; more steps extend a constant-rate run).
     NOT_IN_FINGERPRINT = ("name", "style_image", "title", "artist", "year", "license",
-                          "checkpoint_every", "preview_every", "workers", "steps")
+                          "checkpoint_every", "preview_every", "workers", "steps", "time_limit", "cache_photos")
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "TrainConfig":
@@ -130,6 +149,8 @@ class TrainConfig:
                 raise FstError(f"init {self.init!r} has network options {options}, the config asks for {mine}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise FstError(f"lr_schedule must be constant or cosine, not {self.lr_schedule}")
+        if self.time_limit:
+            parse_duration(self.time_limit)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

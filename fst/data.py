@@ -36,11 +36,12 @@ class PhotoBatches(keras.utils.PyDataset):
     are reshuffled every pass over the folder.  Unreadable files are skipped
     (another photo takes their place) and counted in ``skipped``.  With
     ``noise`` > 0 each batch comes as (photos, photos + Gaussian noise of that
-    standard deviation), for the stability term.
+    standard deviation), for the stability term.  With ``cache`` the decoded
+    photos stay in memory after their first read.
     """
 
     def __init__(self, folder: str | Path, image_size: int, batch_size: int, steps: int,
-                 seed: int = 0, start: int = 0, noise: float = 0.0, **kwargs):
+                 seed: int = 0, start: int = 0, noise: float = 0.0, cache: bool = False, **kwargs):
         super().__init__(**kwargs)
         folder = Path(folder)
         if not folder.is_dir():
@@ -53,6 +54,7 @@ class PhotoBatches(keras.utils.PyDataset):
         self.skipped: set[Path] = set()
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
+        self._cache: dict[Path, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.steps - self.start
@@ -62,6 +64,13 @@ class PhotoBatches(keras.utils.PyDataset):
         if epoch not in self._orders:
             self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
         return self._orders[epoch]
+
+    def _read(self, path: Path) -> np.ndarray:
+        if self._cache is None:
+            return load_image(path)[0]
+        if path not in self._cache:
+            self._cache[path] = load_image(path)[0]
+        return self._cache[path]
 
     def __getitem__(self, index: int) -> np.ndarray:
         step = self.start + index
@@ -75,7 +84,7 @@ class PhotoBatches(keras.utils.PyDataset):
             if path in self.skipped:
                 continue
             try:
-                rgb, _ = load_image(path)
+                rgb = self._read(path)
             except FstError as exc:
                 with self._lock:
                     if path not in self.skipped:

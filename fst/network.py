@@ -172,4 +172,5 @@ def build_network(upsampling: str = "transpose", width: float = 1.0, name: str =
     x = ops.relu(instance_norm("norm4")(upsample(ch(64), upsampling, name="up1")(x)))
     x = ops.relu(instance_norm("norm5")(upsample(ch(32), upsampling, name="up2")(x)))
     x = conv(3, 9, name="conv_out", blocked=True)(x)
-    return keras.Model(image, PixelRange(name="pixels")(x), name=name)
+    # The output in float32 under a mixed-precision policy: bfloat16 would round pixels to 1 to 2 grey levels.
+    return keras.Model(image, PixelRange(name="pixels", dtype="float32")(x), name=name)

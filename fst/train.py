@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fst.config import TrainConfig
+from fst.config import TrainConfig, parse_duration
 from fst.errors import FstError
 from fst.files import atomic_path, write_atomic
 
@@ -111,6 +111,20 @@ def _set_jax_distribution(config: TrainConfig) -> int:
     return len(jax.devices())
 
 
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    """Builds the layers made inside under a mixed-precision policy ("none": the current one) and
+    restores the global policy after, so later models in the process (evaluation) stay float32.
+    Gram matrices and losses are computed in float32 whatever the policy (``fst.losses``)."""
+    previous = keras.mixed_precision.global_policy()
+    if name != "none":
+        keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def load_painting(path: str, size: int) -> np.ndarray:
     """The painting as RGB, resized so its longer side is `size`."""
     from fst.images import load_image, resize_long_side
@@ -142,6 +156,7 @@ class Checkpoint(keras.callbacks.Callback):
                 f.attrs["fingerprint"] = self.fingerprint
                 f.attrs["elapsed_seconds"] = self.total_seconds()
         self.last_good_step = step
+        log.debug("checkpoint at step %d after %.0f s, loss %.4g", step, self.total_seconds(), logs["loss"])
 
     def total_seconds(self) -> float:
         return self.elapsed + time.monotonic() - self.started
@@ -160,6 +175,35 @@ class StopOnNaN(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.bad_step = self.step
             self.model.stop_training = True
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops at the last checkpoint (epoch end) that fits in `seconds` of wall time.
+
+    After each epoch it projects the next one from this epoch's steps after
+    the first (which includes compilation) and stops if that would overrun.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.stopped = seconds, False
+
+    def on_train_begin(self, logs=None):
+        self.deadline = time.monotonic() + self.seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches, self.after_first = 0, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches == 1:
+            self.after_first = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        per_step = (now - self.after_first) / (self.batches - 1) if self.batches > 1 else 0.0
+        if now + per_step * self.batches > self.deadline:
+            self.model.stop_training = self.stopped = True
 
 
 class Progress(keras.callbacks.Callback):
@@ -257,6 +301,30 @@ def _final_losses(csv_path: Path) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in rows[-1].items() if k in LOSS_TERMS} if rows else {}
 
 
+def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | None = None,
+                  replicas: int = 1) -> StyleTrainer:
+    """A compiled StyleTrainer for the config's network, objective, optimizer and precision, with
+    untrained weights; `painting` is RGB at the style size."""
+    from fst.losses import PerceptualLoss
+    from fst.network import build_network
+
+    with _dtype_policy(config.mixed_precision):
+        network = build_network(config.upsampling, config.width)
+        loss = PerceptualLoss(config.content_layers, config.style_layers, config.style_layer_weights,
+                              config.content_weight, config.style_weight, config.tv_weight,
+                              config.pooling, vgg_weights)
+        loss.set_style(painting)
+        trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight)
+        learning_rate = config.learning_rate
+        if config.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
+        # Under mixed_float16 compile wraps the optimizer in a LossScaleOptimizer (the trainer's policy).
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=config.jit_compile)
+        trainer.build((None, None, None, 3))
+        trainer.optimizer.build(trainer.trainable_variables)
+    return trainer
+
+
 def train_style(
     config: TrainConfig,
     data: str | os.PathLike,
@@ -275,8 +343,6 @@ def train_style(
     on a non-chief worker of a multi-worker run, which exports nothing).
     """
     from fst.data import PhotoBatches
-    from fst.losses import PerceptualLoss
-    from fst.network import build_network
     from fst.styles import get_style, save_style
 
     run_dir = Path(run_dir or Path("runs") / config.name)
@@ -300,32 +366,20 @@ def train_style(
                     checkpoint_path, initial_step, config.steps)
     initial_epoch = initial_step // steps_per_epoch
     start = get_style(config.init) if config.init else None
-    if config.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
 
     keras.utils.set_random_seed(config.seed)
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
-                           start=initial_step,
-                           noise=config.stability_noise if config.stability_weight else 0.0, workers=config.workers,
-                           use_multiprocessing=False, max_queue_size=8)
+                           start=initial_step, noise=config.stability_noise if config.stability_weight else 0.0,
+                           cache=config.cache_photos, workers=config.workers, use_multiprocessing=False,
+                           max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
 
     strategy = _strategy(config)
     jax_devices = _set_jax_distribution(config)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        network = build_network(config.upsampling, config.width)
-        loss = PerceptualLoss(config.content_layers, config.style_layers, config.style_layer_weights,
-                              config.content_weight, config.style_weight, config.tv_weight,
-                              config.pooling, vgg_weights)
-        loss.set_style(painting)
-        trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight)
-        learning_rate = config.learning_rate
-        if config.lr_schedule == "cosine":
-            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=config.jit_compile)
-        trainer.build((None, None, None, 3))
-        trainer.optimizer.build(trainer.trainable_variables)
+        trainer = build_trainer(config, painting, vgg_weights, replicas)
+        network = trainer.network
         if initial_step:
             trainer.load_weights(checkpoint_path)
             log.info("resuming %s from step %d", config.name, initial_step)
@@ -343,6 +397,9 @@ def train_style(
                                  config.preview_every // steps_per_epoch, steps_per_epoch, log_dir))
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
+    time_limit = TimeLimit(parse_duration(config.time_limit)) if config.time_limit else None
+    if time_limit is not None:
+        callbacks.append(time_limit)
     if verbose:
         callbacks.append(Progress(config.steps, min(initial_step, config.steps)))
 
@@ -359,11 +416,16 @@ def train_style(
 
     if worker is not None:
         return None
+    steps_done = max(config.steps, initial_step)
+    if time_limit is not None and time_limit.stopped:
+        steps_done = checkpoint.last_good_step
+        log.info("time limit %s reached: stopping %s at step %d of %d", config.time_limit, config.name,
+                 steps_done, config.steps)
     meta = {
         "title": config.title, "artist": config.artist, "year": str(config.year), "license": config.license,
         "training": {k: v for k, v in config.to_dict().items() if k not in ("title", "artist", "year", "license")},
         "figures": {
-            "steps": max(config.steps, initial_step),
+            "steps": steps_done,
             "training_seconds": round(checkpoint.total_seconds(), 1),
             "final_losses": _final_losses(run_dir / "losses.csv"),
             "backend": keras.backend.backend(),
@@ -371,6 +433,8 @@ def train_style(
             "skipped_photos": len(dataset.skipped),
         },
     }
+    if steps_done < config.steps:
+        meta["figures"]["stopped_on_time"] = True
     if start is not None:
         # The steps the starting network had already been trained for (itself perhaps fine-tuned).
         figures = start.meta.get("figures", {})

@@ -2,7 +2,9 @@
 
 RGB images in 0..255 go in; Caffe preprocessing (BGR, ImageNet mean
 subtracted) happens inside the model.  The network is truncated at the deepest
-layer a loss uses and frozen.
+layer a loss uses and frozen.  Besides Keras' ImageNet file it reads a "cut"
+file (``save_cut``): the convolutions up to one layer, in float16, small
+enough to travel to a machine without internet.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from keras import layers, ops
 
 from fst.config import VGG_WEIGHTS_FILE
 from fst.errors import FstError
+from fst.files import atomic_path
 
 WEIGHTS_FILE = VGG_WEIGHTS_FILE
 WEIGHTS_ENV = "FST_VGG19_WEIGHTS"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 BLOCK_SIZES = (2, 2, 4, 4, 4)
 LAYERS = tuple(f"block{b + 1}_conv{c + 1}" for b, n in enumerate(BLOCK_SIZES) for c in range(n))
+#: Attribute of a cut weights file: the deepest layer it holds.
+CUT_ATTR = "fst_vgg19_cut"
 
 
 def layer_name(name: str) -> str:
@@ -67,8 +72,11 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
     if not names:
         raise FstError("no VGG19 layers given")
     weights = find_weights(vgg_weights)
+    deepest = max(LAYERS.index(n) for n in names)
+    cut = _cut_weights(weights, LAYERS[deepest]) if weights != "imagenet" else None
     try:
-        full = keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+        full = keras.applications.VGG19(include_top=False, weights=None if cut else weights,
+                                        input_shape=(None, None, 3))
     except Exception as exc:  # Keras raises bare Exceptions for failed downloads
         if weights != "imagenet":
             raise FstError(f"{weights}: cannot load VGG19 weights ({exc})") from None
@@ -76,8 +84,9 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
             f"VGG19 weights {WEIGHTS_FILE} are not available and could not be downloaded; "
             f"pass --vgg-weights PATH or set {WEIGHTS_ENV}=PATH"
         ) from None
+    for name, values in (cut or {}).items():
+        full.get_layer(name).set_weights(values)
 
-    deepest = max(LAYERS.index(n) for n in names)
     image = keras.Input((None, None, 3), name="rgb")
     x, outputs = CaffePreprocess(name="caffe_preprocess")(image), {}
     for layer in full.layers[1:]:
@@ -91,3 +100,40 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
     model = keras.Model(image, [outputs[n] for n in names], name=f"vgg19_{pooling}")
     model.trainable = False
     return model
+
+
+def _cut_weights(path: str, deepest: str) -> dict[str, list] | None:
+    """The (kernel, bias) of each layer up to `deepest` from a cut file (float32); None for Keras' own file."""
+    import h5py
+    import numpy as np
+
+    try:
+        with h5py.File(path, "r") as f:
+            if CUT_ATTR not in f.attrs:
+                return None
+            held = str(f.attrs[CUT_ATTR])
+            if LAYERS.index(held) < LAYERS.index(deepest):
+                raise FstError(f"{path}: cut VGG19 weights end at {held}; the losses need {deepest}")
+            return {name: [np.asarray(f[name]["kernel"], np.float32), np.asarray(f[name]["bias"], np.float32)]
+                    for name in LAYERS[: LAYERS.index(deepest) + 1]}
+    except OSError as exc:
+        raise FstError(f"{path}: cannot read VGG19 weights ({exc})") from None
+
+
+def save_cut(source: str | os.PathLike, destination: str | os.PathLike, deepest: str = "block5_conv1",
+             dtype: str = "float16") -> None:
+    """Writes the ImageNet VGG19 convolutions up to `deepest` from Keras' notop file `source` into a
+    small file `build_vgg` reads (about 26 MB in float16 up to block5_conv1, against 80 MB)."""
+    import h5py
+    import numpy as np
+
+    deepest = layer_name(deepest)
+    with h5py.File(source, "r") as f, atomic_path(destination, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w") as out:
+            out.attrs[CUT_ATTR] = deepest
+            for name in LAYERS[: LAYERS.index(deepest) + 1]:
+                # Read in float32 and let numpy round: HDF5's own float32 -> float16 conversion on read
+                # rounds a mantissa carry down (0.24997 became 0.125).
+                kernel, bias = (f[name][w][()].astype(dtype) for w in f[name].attrs["weight_names"])
+                out.create_dataset(f"{name}/kernel", data=kernel)
+                out.create_dataset(f"{name}/bias", data=bias)

@@ -267,3 +267,70 @@ def test_init_starts_from_a_trained_style(tmp_path, photos):
 
     with pytest.raises(FstError, match="network options"):
         TrainConfig.load(None, init=str(start), **{**common, "width": 0.5})
+
+
+@pytest.mark.parametrize("text,seconds", [("90", 90.0), ("90s", 90.0), ("7m", 420.0), ("1.5h", 5400.0)])
+def test_durations(text, seconds):
+    from fst.config import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["x", "-5", "0", "5d", "inf"])
+def test_bad_durations_are_one_line_errors(text):
+    from fst.config import parse_duration
+    from fst.errors import FstError
+
+    with pytest.raises(FstError, match="not a positive duration"):
+        parse_duration(text)
+
+
+def test_time_limit_stops_at_a_checkpoint_exports_and_resumes(tmp_path, photos):
+    help_text = subprocess.run([sys.executable, "-m", "fst.cli", "train-style", "--help"], capture_output=True,
+                               text=True).stdout
+    assert "--time-limit" in help_text
+    # The first 2-step epoch (with compilation) already takes longer than a second: the run stops after it.
+    first = run_train(tmp_path, photos, "--steps", "100", "--checkpoint-every", "2", "--time-limit", "1s")
+    assert first.returncode == 0, first.stderr
+    assert "time limit 1s reached" in first.stderr
+    with open(tmp_path / "out" / "t.toml", "rb") as f:
+        figures = tomllib.load(f)["figures"]
+    assert figures["steps"] == 2 and figures["stopped_on_time"] is True
+    with h5py.File(tmp_path / "run" / "checkpoint.weights.h5", "r") as f:
+        assert f.attrs["step"] == 2
+    # The same command again resumes from the checkpoint for another slice.
+    again = run_train(tmp_path, photos, "--steps", "100", "--checkpoint-every", "2", "--time-limit", "1s")
+    assert again.returncode == 0, again.stderr
+    with open(tmp_path / "out" / "t.toml", "rb") as f:
+        assert tomllib.load(f)["figures"]["steps"] == 4
+    losses = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
+    assert len(losses) == 2
+
+
+def test_bfloat16_under_jax_stays_close_to_float32(tmp_path, photos):
+    """A few mixed_bfloat16 steps under JAX: finite losses within a few percent of float32's, float32 output."""
+    pytest.importorskip("jax")
+    script = (
+        "import json, sys, keras\n"
+        "from fst.config import TrainConfig\n"
+        "from fst.train import train_style\n"
+        "result = {}\n"
+        "for policy in ('none', 'mixed_bfloat16'):\n"
+        "    config = TrainConfig.load(None, name='p' + policy, style_image=sys.argv[1], steps=3, checkpoint_every=3,\n"
+        "                              image_size=64, batch_size=2, width=0.25, style_size=128, workers=1,\n"
+        "                              mixed_precision=policy)\n"
+        "    style = train_style(config, sys.argv[2], run_dir=sys.argv[3] + policy, out_dir=sys.argv[3] + 'out',\n"
+        "                        vgg_weights=sys.argv[4], verbose=False)\n"
+        "    result[policy] = style.meta['figures']['final_losses']\n"
+        "result['policy_after'] = keras.mixed_precision.global_policy().name\n"
+        "print(json.dumps(result))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", script, str(PAINTING), str(photos), str(tmp_path / "r"), str(VGG)],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["policy_after"] == "float32"  # evaluation after training runs in float32 again
+    for term in ("loss", "content", "style", "tv"):
+        full, half = result["none"][term], result["mixed_bfloat16"][term]
+        assert math.isfinite(half) and abs(half - full) <= 0.05 * abs(full), (term, full, half)
