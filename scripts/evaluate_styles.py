@@ -9,8 +9,12 @@ style's training config (content, style and TV weights and layers; style targets
 at its style_size) is computed for (a) the fast network's output and (b) the image that
 --iterations L-BFGS iterations of Gatys et al. reach from the photo on the same objective.
 fast/Gatys, the ratio of the mean objectives, is the quality measure: 1 means the network is as
-good as optimising every photo. Writes evaluation.md (the table) and contact_NAME.png (photo,
-fast, Gatys per row) into --out. The Gatys result does not depend on the network: with --cache it
+good as optimising every photo. The ratio cannot tell a strong style from a faint one (it measures
+the network against its own objective), so the table also gives strength, measured one fixed way
+for every style: 1 - d(output) / d(photo), where d is the Gram distance to the painting at 512 px,
+for colour (block1_conv1, block2_conv1) and strokes (block3_conv1..block5_conv1); and retention,
+1 - c(output) / c(flat grey), where c is the content distance to the photo at block4_conv2.
+Writes evaluation.md (the table) and contact_NAME.png (photo, fast, Gatys per row) into --out. The Gatys result does not depend on the network: with --cache it
 is computed once per objective, photo and iteration count, so evaluating checkpoint after
 checkpoint costs only the fast side.
 """
@@ -35,6 +39,39 @@ from fst.train import load_painting
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TERMS = ("total", "content", "style", "tv")
+#: The fixed strength measure: the painting's size, the colour and stroke layers, the retention layer.
+STRENGTH_PAINTING_SIZE = 512
+COLOUR_LAYERS = ("block1_conv1", "block2_conv1")
+STROKE_LAYERS = ("block3_conv1", "block4_conv1", "block5_conv1")
+RETENTION_LAYER = "block4_conv2"
+STRENGTHS = ("colour", "strokes", "retention")
+
+
+class Strength:
+    """How far outputs moved from the photo towards the painting's Gram statistics (colour, strokes),
+    and how much of the photo's content they kept (retention), on one fixed VGG19 objective."""
+
+    def __init__(self, painting: Path, vgg_weights: str | None):
+        from fst.losses import PerceptualLoss
+
+        self.loss = PerceptualLoss([RETENTION_LAYER], COLOUR_LAYERS + STROKE_LAYERS, vgg_weights=vgg_weights)
+        self.loss.set_style(load_painting(str(painting), STRENGTH_PAINTING_SIZE))
+
+    def _distances(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(content features, colour distance, stroke distance) of one image."""
+        content, grams = self.loss.features(image[None].astype(np.float32))
+        layers = [float(np.mean(np.square(np.asarray(g) - t))) for g, t in zip(grams, self.loss.target_grams)]
+        return np.asarray(content[0]), sum(layers[: len(COLOUR_LAYERS)]), sum(layers[len(COLOUR_LAYERS):])
+
+    def __call__(self, photo: np.ndarray, outputs: list[np.ndarray]) -> list[dict[str, float]]:
+        content, colour, strokes = self._distances(photo)
+        grey = float(np.mean(np.square(self._distances(np.full_like(photo, 127))[0] - content)))
+        figures = []
+        for image in outputs:
+            c, colour_out, strokes_out = self._distances(image)
+            figures.append({"colour": 1 - colour_out / colour, "strokes": 1 - strokes_out / strokes,
+                            "retention": 1 - float(np.mean(np.square(c - content))) / grey})
+        return figures
 
 
 def resize_short_side(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -110,6 +147,7 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
     style = styles.get_style(style_ref)
     painting = painting_path(style, args.paintings)
     loss, options, style_size = objective_of(style, painting, args.vgg_weights)
+    strength = Strength(painting, args.vgg_weights)
     fast, gatys, seconds_fast, seconds_gatys, sheet = [], [], [], [], []
     stylize_array(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
     for i, path in enumerate(photos):
@@ -124,12 +162,15 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
             seconds_gatys.append(seconds)
             gatys.append(terms_of(loss, photo, reference))
             row.append(reference)
+        for terms, figures in zip((fast[-1], *gatys[-1:]), strength(photo, row[1:])):
+            terms.update(figures)
         if i < args.sheet_rows:
             sheet.append(row)
         print(f"  {style.name} {path.name}: fast {fast[-1]['total']:.4g}"
               + (f", Gatys {gatys[-1]['total']:.4g}" if gatys else ""), flush=True)
     result = {"style": style.name, "photos": len(photos),
-              **{f"fast_{k}": mean(fast, k) for k in TERMS}, **{f"gatys_{k}": mean(gatys, k) for k in TERMS},
+              **{f"fast_{k}": mean(fast, k) for k in TERMS + STRENGTHS},
+              **{f"gatys_{k}": mean(gatys, k) for k in TERMS + STRENGTHS},
               "fast_seconds": float(np.mean(seconds_fast)),
               "gatys_seconds": float(np.mean(seconds_gatys)) if seconds_gatys else float("nan")}
     result["ratio"] = result["fast_total"] / result["gatys_total"] if gatys else float("nan")
@@ -145,14 +186,17 @@ def table(results: list[dict], args) -> str:
     lines = [f"Objective of each style's training config, mean over the photos at {args.size} px (shorter side); "
              + gatys, "",
              "| style | photos | fast | Gatys | fast/Gatys | content fast / Gatys | style fast / Gatys "
-             "| tv fast / Gatys | s/image fast / Gatys |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| tv fast / Gatys | s/image fast / Gatys | colour fast / Gatys | strokes fast / Gatys "
+             "| retention fast / Gatys |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         lines.append(f"| {r['style']} | {r['photos']} | {fmt(r['fast_total'], '.4g')} | {fmt(r['gatys_total'], '.4g')} "
                      f"| {fmt(r['ratio'], '.2f')} | {fmt(r['fast_content'], '.3g')} / {fmt(r['gatys_content'], '.3g')} "
                      f"| {fmt(r['fast_style'], '.3g')} / {fmt(r['gatys_style'], '.3g')} "
                      f"| {fmt(r['fast_tv'], '.3g')} / {fmt(r['gatys_tv'], '.3g')} "
-                     f"| {fmt(r['fast_seconds'], '.3f')} / {fmt(r['gatys_seconds'], '.1f')} |")
+                     f"| {fmt(r['fast_seconds'], '.3f')} / {fmt(r['gatys_seconds'], '.1f')} "
+                     + "".join(f"| {fmt(r['fast_' + k], '.2f')} / {fmt(r['gatys_' + k], '.2f')} " for k in STRENGTHS)
+                     + "|")
     return "\n".join(lines) + "\n"
 
 

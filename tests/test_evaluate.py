@@ -32,6 +32,10 @@ def test_harness_table_and_contact_sheet(tmp_path):
     fast, gatys, ratio = float(cells[2]), float(cells[3]), float(cells[4])
     # An untrained network is far from what optimising each photo reaches.
     assert gatys < fast and abs(ratio - fast / gatys) < 0.01 and ratio > 1.5
+    # Strength and retention: Gatys starts from the photo and keeps its content; random weights do not.
+    colour, strokes, retention = ([float(x) for x in c.split("/")] for c in cells[9:12])
+    assert all(np.isfinite(colour + strokes)) and max(colour + strokes) <= 1
+    assert retention[1] > 0.5 > retention[0]
     sheet = np.asarray(Image.open(tmp_path / "eval" / "contact_random.png"))
     assert sheet.shape == (2 * 40, 3 * 40, 3)
 
