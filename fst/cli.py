@@ -17,6 +17,7 @@ EXAMPLES_RUN = """examples:
   fst run great_wave photo.jpg out.jpg
   fst run great_wave photos/ stylized/ --max-size 1024
   fst run my_style.weights.h5 photo.png out.webp --strength 0.7 --preserve-color
+  fst run starry_night phone_photo.jpg out.jpg --stroke-scale 3   # strokes that show on 12 megapixels
   cat photo.jpg | fst run great_wave - - --format png > out.png
 """
 
@@ -58,6 +59,13 @@ def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     p.add_argument("--tile-size", type=int, default=None, metavar="N",
                    help="stylize images over N*N pixels in overlapping NxN tiles (default 1024)")
+    _add_stroke_scale(p)
+
+
+def _add_stroke_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stroke-scale", type=float, default=1.0, metavar="K",
+                   help="paint strokes K times larger (1 to 64; default 1): for large photos, where the "
+                        "network's strokes shrink to a fine texture")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")
+    _add_stroke_scale(p)
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty output folder")
     p.set_defaults(func=cmd_video)
 
@@ -157,12 +166,13 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        described = {"help": f.metadata["help"]} if "help" in f.metadata else {}
         if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, **described)
         elif isinstance(default, list):
-            group.add_argument(flag, nargs="+", type=type(default[0]), default=None, metavar="V")
+            group.add_argument(flag, nargs="+", type=type(default[0]), default=None, metavar="V", **described)
         else:
-            group.add_argument(flag, type=type(default), default=None, metavar=f.name.upper())
+            group.add_argument(flag, type=type(default), default=None, metavar=f.name.upper(), **described)
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
@@ -181,7 +191,8 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def _image_options(args: argparse.Namespace) -> dict:
-    options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color}
+    options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color,
+               "stroke_scale": args.stroke_scale}
     if args.tile_size:
         options["tile_size"] = args.tile_size
     return options
@@ -260,7 +271,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
                     duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
                     batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
-                    overwrite=args.overwrite)
+                    stroke_scale=args.stroke_scale, overwrite=args.overwrite)
     print(f"fst: {report.frames} frames ({report.width}x{report.height}) in {report.seconds:.1f} s "
           f"({report.fps:.2f} fps), audio {report.audio} -> {args.dst}", file=sys.stderr)
     return 0

@@ -88,12 +88,12 @@ class TrainConfig:
     # Run
     checkpoint_every: int = 200
     preview_every: int = 1000
-    #: Stop at the last checkpoint that fits in this much wall time ("7m", "90s", "1h" or seconds; "" for none)
-    #: and export the style at the step it reached; running again resumes for another such slice.
-    time_limit: str = ""
+    time_limit: str = field(default="", metadata={"help": (
+        "stop at the last checkpoint that fits in this much wall time (90s, 7m, 2h or seconds) and export "
+        "the style with the steps reached; the same command resumes")})
     workers: int = 2
-    #: Keep the decoded photos in memory after their first read (for a small photo set and a fast accelerator).
-    cache_photos: bool = False
+    cache_photos: bool = field(default=False, metadata={"help": "keep the decoded photos in memory after "
+                                                                 "their first read (a photo set that fits)"})
     mixed_precision: str = "none"
     jit_compile: bool = False
     distribute: str = "auto"

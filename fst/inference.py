@@ -92,6 +92,30 @@ def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
     return ycc @ np.linalg.inv(_TO_YCBCR).T
 
 
+def _luma(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(rgb.astype(np.float32) @ _TO_YCBCR[0], "F")
+
+
+def check_stroke_scale(scale: float) -> None:
+    if not 1.0 <= scale <= 64.0:
+        raise FstError(f"stroke scale must be between 1 and 64, not {scale}")
+
+
+def _at_stroke_scale(forward, rgb: np.ndarray, scale: float) -> np.ndarray:
+    """Stylizes a copy `scale` times smaller (strokes `scale` times larger relative to the image), brings
+    it back to full size and adds the photo's own luminance detail that the small copy could not hold:
+    the full-size luminance less its down-and-up-sampled self, so edges stay where the photo has them."""
+    h, w = rgb.shape[:2]
+    small = (max(1, round(w / scale)), max(1, round(h / scale)))
+    stylized = forward(np.asarray(Image.fromarray(rgb).resize(small, Image.Resampling.LANCZOS)))
+    channels = [Image.fromarray(np.ascontiguousarray(stylized[..., c]), "F").resize((w, h), Image.Resampling.BICUBIC)
+                for c in range(3)]
+    luma = _luma(rgb)
+    blurred = luma.resize(small, Image.Resampling.LANCZOS).resize((w, h), Image.Resampling.BICUBIC)
+    detail = np.asarray(luma) - np.asarray(blurred)
+    return np.stack([np.asarray(c) for c in channels], axis=-1) + detail[..., None]
+
+
 def stylize_array(
     rgb: np.ndarray,
     style: str | os.PathLike | styles.Style,
@@ -99,17 +123,28 @@ def stylize_array(
     strength: float = 1.0,
     preserve_color: bool = False,
     tile_size: int = TILE_SIZE,
+    stroke_scale: float = 1.0,
 ) -> np.ndarray:
-    """Stylizes a uint8 HxWx3 RGB array and returns uint8 RGB of the same size."""
+    """Stylizes a uint8 HxWx3 RGB array and returns uint8 RGB of the same size.
+
+    A network paints strokes of a fixed size in pixels, so on a large photo
+    they shrink to a fine texture; ``stroke_scale`` K > 1 paints them K times
+    larger (the network sees the photo at 1/K of its size, and the photo's own
+    fine detail is added back at full size).
+    """
     if not 0.0 <= strength <= 1.0:
         raise FstError(f"strength must be between 0 and 1, not {strength}")
+    check_stroke_scale(stroke_scale)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise FstError(f"expected an HxWx3 RGB image, got an array of shape {rgb.shape}")
     model = styles.load_model(style)
-    if rgb.shape[0] * rgb.shape[1] > tile_size * tile_size:
-        out = _forward_tiled(model, rgb, tile_size, min(TILE_OVERLAP, tile_size // 4))
-    else:
-        out = _forward(model, rgb)
+
+    def forward(pixels: np.ndarray) -> np.ndarray:
+        if pixels.shape[0] * pixels.shape[1] > tile_size * tile_size:
+            return _forward_tiled(model, pixels, tile_size, min(TILE_OVERLAP, tile_size // 4))
+        return _forward(model, pixels)
+
+    out = _at_stroke_scale(forward, rgb, stroke_scale) if stroke_scale > 1 else forward(rgb)
     if preserve_color:
         out = preserve_colors(out, rgb)
     if strength < 1.0:
@@ -123,17 +158,19 @@ def stylize_frames(
     *,
     strength: float = 1.0,
     preserve_color: bool = False,
+    stroke_scale: float = 1.0,
 ) -> np.ndarray:
     """Stylizes a batch of same-size uint8 frames (N, H, W, 3) in one forward pass (video).
 
-    Frames over the tile size go one by one through ``stylize_array``'s tiling.
+    Frames over the tile size, or with a ``stroke_scale``, go one by one through ``stylize_array``.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
     if not 0.0 <= strength <= 1.0:
         raise FstError(f"strength must be between 0 and 1, not {strength}")
-    if frames.shape[1] * frames.shape[2] > TILE_SIZE * TILE_SIZE:
-        return np.stack([stylize_array(f, style, strength=strength, preserve_color=preserve_color) for f in frames])
+    if frames.shape[1] * frames.shape[2] > TILE_SIZE * TILE_SIZE or stroke_scale != 1:
+        return np.stack([stylize_array(f, style, strength=strength, preserve_color=preserve_color,
+                                       stroke_scale=stroke_scale) for f in frames])
     model = styles.load_model(style)
     crop = _pad(frames[0])[1]
     padded = np.stack([_pad(f)[0] for f in frames]).astype(np.float32)
@@ -157,7 +194,8 @@ def stylize(image: np.ndarray | Image.Image | str | os.PathLike, style: str | os
 
     Options: ``max_size`` (resize the longer side first), ``strength`` (0..1
     blend with the original), ``preserve_color`` (keep the photo's colours),
-    ``tile_size``.  An alpha channel is carried through unchanged.
+    ``stroke_scale`` (strokes K times larger), ``tile_size``.  An alpha
+    channel is carried through unchanged.
     """
     is_pil = isinstance(image, Image.Image)
     rgb, alpha = images.as_pixels(image)

@@ -398,6 +398,7 @@ def render(
     batch_size: int = 4,
     strength: float = 1.0,
     preserve_color: bool = False,
+    stroke_scale: float = 1.0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> VideoReport:
@@ -410,11 +411,12 @@ def render(
     """
     from tqdm import tqdm
 
-    from fst.inference import stylize_frames
+    from fst.inference import check_stroke_scale, stylize_frames
 
     src, dst = Path(src), Path(dst)
     if start < 0 or (duration is not None and duration <= 0) or batch_size < 1 or fps <= 0:
         raise FstError("start must be >= 0, and duration, fps and batch size > 0")
+    check_stroke_scale(stroke_scale)
     _check_destination(src, dst, overwrite)
     styles.load_model(style)  # an unknown style fails before any decoding
     report, stop = VideoReport(), threading.Event()
@@ -462,7 +464,7 @@ def render(
                 rgb = [item.rgb for item in batch if isinstance(item, _Frame)]
                 if rgb:
                     stylized = iter(stylize_frames(np.stack(rgb), style, strength=strength,
-                                                   preserve_color=preserve_color))
+                                                   preserve_color=preserve_color, stroke_scale=stroke_scale))
                     for item in batch:
                         if isinstance(item, _Frame):
                             item.rgb = next(stylized)

@@ -85,3 +85,33 @@ def test_rgba_array_keeps_alpha(tiny_style):
     out = fst.stylize(rgba, tiny_style)
     assert out.shape == (20, 30, 4)
     np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+
+
+@pytest.mark.parametrize("scale", [2, 4, 2.5])
+def test_stroke_scale_keeps_size_alignment_and_alpha(photo_array, scale):
+    """A trained style at a stroke scale: same size, RGBA alpha passed through, edges where the photo
+    has them (the output's luminance matches the photo's best unshifted), and strokes larger: the
+    output's fine texture (its difference from a 3x3 blur of itself) is weaker than at scale 1."""
+    photo = np.asarray(Image.fromarray(photo_array).resize((333, 517)))
+    alpha = np.random.default_rng(0).integers(0, 256, (517, 333, 1), dtype=np.uint8)
+    out = fst.stylize(np.dstack([photo, alpha]), "starry_night", stroke_scale=scale)
+    assert out.shape == (517, 333, 4) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 3:], alpha)
+
+    luma = lambda rgb: rgb[..., :3].astype(float) @ [0.299, 0.587, 0.114]
+    target, got = luma(photo)[8:-8, 8:-8], luma(out)
+    def match(dy, dx):
+        return np.corrcoef(target.ravel(), got[8 + dy : 509 + dy, 8 + dx : 325 + dx].ravel())[0, 1]
+    assert all(match(0, 0) > match(dy, dx) for dy, dx in [(2, 0), (-2, 0), (0, 2), (0, -2)])
+
+    def texture(rgb):
+        y = luma(rgb)
+        blurred = sum(np.roll(np.roll(y, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+        return np.abs(y - blurred)[2:-2, 2:-2].mean()
+    assert texture(out) < 0.8 * texture(fst.stylize(photo, "starry_night"))
+
+
+@pytest.mark.parametrize("scale", [0.5, 0, 65])
+def test_stroke_scale_out_of_range_is_an_error(tiny_style, scale):
+    with pytest.raises(fst.FstError, match="stroke scale must be between 1 and 64"):
+        fst.stylize(np.zeros((8, 8, 3), np.uint8), tiny_style, stroke_scale=scale)
