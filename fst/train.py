@@ -417,7 +417,7 @@ def train_style(
     if worker is not None:
         return None
     steps_done = max(config.steps, initial_step)
-    if time_limit is not None and time_limit.stopped:
+    if time_limit is not None and time_limit.stopped and checkpoint.last_good_step < config.steps:
         steps_done = checkpoint.last_good_step
         log.info("time limit %s reached: stopping %s at step %d of %d", config.time_limit, config.name,
                  steps_done, config.steps)
@@ -430,6 +430,8 @@ def train_style(
             "final_losses": _final_losses(run_dir / "losses.csv"),
             "backend": keras.backend.backend(),
             "replicas": max(replicas, jax_devices),
+            "data": str(Path(data).resolve()),
+            "photos": len(dataset.files),
             "skipped_photos": len(dataset.skipped),
         },
     }

@@ -38,6 +38,7 @@ def test_shipped_style_is_credited_and_documented(name):
     assert styles.get_style(name).weights.resolve() == (REPO / "weights" / f"{name}.weights.h5").resolve()
     assert meta["title"] and meta["artist"] and meta["year"] and meta["license"] == "public domain"
     assert meta["figures"]["steps"] > 0 and meta["figures"]["training_seconds"] > 0
+    assert meta["figures"]["photos"] > 0 and "photos/train" in meta["figures"]["data"]  # the training set
     assert (REPO / "configs" / f"{name}.toml").is_file()
     assert f"`{name}`" in (REPO / "weights" / "README.md").read_text()
     assert f"![{name}]({name}.jpg)" in (REPO / "docs" / "gallery" / "README.md").read_text()

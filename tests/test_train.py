@@ -79,6 +79,7 @@ def test_training_lowers_the_losses(tmp_path, photos):
     losses = [float(r.split(",")[2]) for r in rows]
     assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
     assert style.meta["figures"]["steps"] == 40 and style.artist == ""
+    assert style.meta["figures"]["photos"] == 12 and style.meta["figures"]["data"] == str(photos.resolve())
     previews = sorted(p.name for p in (tmp_path / "run" / "previews").iterdir())
     assert previews == ["preview_0000020.png", "preview_0000040.png"]
     assert any((tmp_path / "run" / "logs" / "train").iterdir())
