@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fast neural style transfer: stylize photos with trained paintings.",
         epilog="run 'fst COMMAND --help' for the options and examples of each command",
     )
+    from fst import __version__
+
+    parser.add_argument("--version", action="version", version=f"fst {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("styles", help="list the installed styles", epilog=EXAMPLES_STYLES,

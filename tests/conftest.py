@@ -17,6 +17,8 @@ SHIPPED = sorted(p.name.removesuffix(".weights.h5") for p in (REPO / "weights").
 
 # Keep the tests away from the user's own style folder.
 os.environ["FST_STYLES_DIR"] = tempfile.mkdtemp(prefix="fst-test-styles-")
+# The VGG19 weights from ../shared unless given: the README's test command needs nothing else.
+os.environ.setdefault("FST_VGG19_WEIGHTS", str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"))
 
 
 def make_style(name: str, folder: Path, seed: int = 0, **network) -> Path:
