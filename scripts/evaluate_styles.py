@@ -222,9 +222,12 @@ def main() -> None:
     results = []
     for style in args.styles:
         result, sheet = evaluate(style, photos, args)
+        # Two versions of one style (a checkpoint against the shipped file) get their own sheets.
+        repeats = sum(r["style"] == result["style"] for r in results)
         results.append(result)
         args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(encode(np.asarray(contact_sheet(sheet, args.size)), "PNG"), args.out / f"contact_{result['style']}.png")
+        name = result["style"] + (f"_{repeats + 1}" if repeats else "")
+        write_atomic(encode(np.asarray(contact_sheet(sheet, args.size)), "PNG"), args.out / f"contact_{name}.png")
     report = table(results, args)
     write_atomic(report.encode(), args.out / "evaluation.md")
     print("\n" + report)
