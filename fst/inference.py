@@ -97,6 +97,7 @@ def _luma(rgb: np.ndarray) -> Image.Image:
 
 
 def check_stroke_scale(scale: float) -> None:
+    """Refuses a stroke scale outside 1..64 (1: the network's own stroke size)."""
     if not 1.0 <= scale <= 64.0:
         raise FstError(f"stroke scale must be between 1 and 64, not {scale}")
 
