@@ -53,12 +53,13 @@ EXAMPLES_STYLES = """examples:
 
 
 def _add_image_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-size", type=int, metavar="N", help="resize so the longer side is at most N pixels first")
+    p.add_argument("--max-size", type=int, metavar="N",
+                   help="resize so the longer side is at most N pixels (N >= 1) first")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours, transfer only luminance")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1 to 100 (default 95)")
     p.add_argument("--tile-size", type=int, default=None, metavar="N",
-                   help="stylize images over N*N pixels in overlapping NxN tiles (default 1024)")
+                   help="stylize images over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
     _add_stroke_scale(p)
 
 
@@ -194,10 +195,15 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def _image_options(args: argparse.Namespace) -> dict:
+    """The stylize options of `fst run`, checked before any work."""
+    from fst import images, inference
+
     options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color,
                "stroke_scale": args.stroke_scale}
-    if args.tile_size:
+    if args.tile_size is not None:
         options["tile_size"] = args.tile_size
+    inference.check_options(**{k: v for k, v in options.items() if k != "preserve_color"})
+    images.check_quality(args.quality)
     return options
 
 
@@ -254,6 +260,7 @@ def _run_folder(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _image_options(args)
     if args.src == "-" or args.dst == "-":
         return _run_stdio(args)
     src = Path(args.src)

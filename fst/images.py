@@ -93,8 +93,15 @@ def format_for(path: Path | str) -> str:
     return fmt
 
 
+def check_quality(quality: int) -> None:
+    """JPEG and WebP quality runs from 1 (smallest) to 100 (best)."""
+    if not 1 <= quality <= 100:
+        raise FstError(f"quality must be between 1 and 100, not {quality}")
+
+
 def encode(rgb: np.ndarray, fmt: str, alpha: np.ndarray | None = None, quality: int = 95) -> bytes:
     """Encodes an RGB array (with alpha where the format carries it) into file bytes."""
+    check_quality(quality)
     img = Image.fromarray(np.asarray(rgb, dtype=np.uint8), "RGB")
     if alpha is not None and fmt in ALPHA_FORMATS:
         img.putalpha(Image.fromarray(np.asarray(alpha, dtype=np.uint8), "L"))

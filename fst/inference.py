@@ -96,10 +96,21 @@ def _luma(rgb: np.ndarray) -> Image.Image:
     return Image.fromarray(rgb.astype(np.float32) @ _TO_YCBCR[0], "F")
 
 
-def check_stroke_scale(scale: float) -> None:
-    """Refuses a stroke scale outside 1..64 (1: the network's own stroke size)."""
-    if not 1.0 <= scale <= 64.0:
-        raise FstError(f"stroke scale must be between 1 and 64, not {scale}")
+#: The smallest tile: below it the overlap that hides the seams has no room.
+MIN_TILE_SIZE = 64
+
+
+def check_options(*, max_size: int | None = None, tile_size: int = TILE_SIZE, strength: float = 1.0,
+                  stroke_scale: float = 1.0) -> None:
+    """Refuses out-of-range stylize options with one line, before any work is done."""
+    if max_size is not None and max_size < 1:
+        raise FstError(f"max size must be at least 1 pixel, not {max_size}")
+    if tile_size < MIN_TILE_SIZE:
+        raise FstError(f"tile size must be at least {MIN_TILE_SIZE} pixels, not {tile_size}")
+    if not 0.0 <= strength <= 1.0:
+        raise FstError(f"strength must be between 0 and 1, not {strength}")
+    if not 1.0 <= stroke_scale <= 64.0:
+        raise FstError(f"stroke scale must be between 1 and 64, not {stroke_scale}")
 
 
 def _at_stroke_scale(forward, rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -133,9 +144,7 @@ def stylize_array(
     larger (the network sees the photo at 1/K of its size, and the photo's own
     fine detail is added back at full size).
     """
-    if not 0.0 <= strength <= 1.0:
-        raise FstError(f"strength must be between 0 and 1, not {strength}")
-    check_stroke_scale(stroke_scale)
+    check_options(tile_size=tile_size, strength=strength, stroke_scale=stroke_scale)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise FstError(f"expected an HxWx3 RGB image, got an array of shape {rgb.shape}")
     model = styles.load_model(style)
@@ -185,6 +194,7 @@ def stylize_frames(
 
 def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, style, *, max_size: int | None = None, **options):
     """Stylizes RGB pixels (resized first if ``max_size``); alpha is resized alike and passed through."""
+    check_options(max_size=max_size)
     if max_size:
         rgb, alpha = _shrink_to(rgb, alpha, max_size)
     return stylize_array(rgb, style, **options), alpha

@@ -411,12 +411,12 @@ def render(
     """
     from tqdm import tqdm
 
-    from fst.inference import check_stroke_scale, stylize_frames
+    from fst.inference import check_options, stylize_frames
 
     src, dst = Path(src), Path(dst)
     if start < 0 or (duration is not None and duration <= 0) or batch_size < 1 or fps <= 0:
         raise FstError("start must be >= 0, and duration, fps and batch size > 0")
-    check_stroke_scale(stroke_scale)
+    check_options(max_size=max_size, strength=strength, stroke_scale=stroke_scale)
     _check_destination(src, dst, overwrite)
     styles.load_model(style)  # an unknown style fails before any decoding
     report, stop = VideoReport(), threading.Event()

@@ -131,3 +131,21 @@ def test_python_m_fst_and_commands_that_need_no_tensorflow():
               "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]", done.stdout[-500:] + done.stderr[-500:]
+
+
+@pytest.mark.parametrize("option,value,reason", [
+    ("--max-size", "-5", "max size must be at least 1 pixel"),
+    ("--max-size", "0", "max size must be at least 1 pixel"),
+    ("--tile-size", "3", "tile size must be at least 64 pixels"),
+    ("--tile-size", "0", "tile size must be at least 64 pixels"),
+    ("--quality", "0", "quality must be between 1 and 100"),
+    ("--quality", "1000", "quality must be between 1 and 100"),
+    ("--strength", "1.5", "strength must be between 0 and 1"),
+    ("--stroke-scale", "0.5", "stroke scale must be between 1 and 64"),
+])
+def test_out_of_range_numbers_are_one_line_errors_before_any_work(tiny_style, tmp_path, option, value, reason):
+    """Checked before the source is even read: a missing source is not what the error names."""
+    result = fst_cmd("run", "tiny", tmp_path / "not_read.jpg", tmp_path / "out.png", option, value)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and err.count("\n") == 1 and err.startswith("fst: error:") and reason in err, err
+    assert not (tmp_path / "out.png").exists()
