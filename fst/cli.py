@@ -207,7 +207,7 @@ def _image_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _run_stdio(args: argparse.Namespace) -> int:
+def _run_stdio(args: argparse.Namespace, options: dict) -> int:
     from fst import images, inference
     from fst.files import write_atomic
 
@@ -219,7 +219,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
         fmt = images.format_for("stdout." + (args.format or "png").lstrip("."))
     else:
         fmt = images.check_destination(args.dst)
-    rgb, alpha = inference.stylize_pixels(rgb, alpha, args.style, **_image_options(args))
+    rgb, alpha = inference.stylize_pixels(rgb, alpha, args.style, **options)
     encoded = images.encode(rgb, fmt, alpha, args.quality)
     if args.dst == "-":
         sys.stdout.buffer.write(encoded)
@@ -229,7 +229,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_folder(args: argparse.Namespace) -> int:
+def _run_folder(args: argparse.Namespace, options: dict) -> int:
     from tqdm import tqdm
 
     from fst import images, inference, styles
@@ -248,8 +248,7 @@ def _run_folder(args: argparse.Namespace) -> int:
         if suffix:
             out = out.with_suffix(suffix)
         try:
-            inference.run(args.style, path, out, overwrite=args.overwrite, quality=args.quality,
-                          **_image_options(args))
+            inference.run(args.style, path, out, overwrite=args.overwrite, quality=args.quality, **options)
         except FstError as exc:
             failed += 1
             tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
@@ -260,15 +259,15 @@ def _run_folder(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _image_options(args)
+    options = _image_options(args)
     if args.src == "-" or args.dst == "-":
-        return _run_stdio(args)
+        return _run_stdio(args, options)
     src = Path(args.src)
     if src.is_dir():
-        return _run_folder(args)
+        return _run_folder(args, options)
     from fst import inference
 
-    inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **_image_options(args))
+    inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
     return 0
 
 
