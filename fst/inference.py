@@ -176,8 +176,7 @@ def stylize_frames(
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
-    if not 0.0 <= strength <= 1.0:
-        raise FstError(f"strength must be between 0 and 1, not {strength}")
+    check_options(strength=strength, stroke_scale=stroke_scale)
     if frames.shape[1] * frames.shape[2] > TILE_SIZE * TILE_SIZE or stroke_scale != 1:
         return np.stack([stylize_array(f, style, strength=strength, preserve_color=preserve_color,
                                        stroke_scale=stroke_scale) for f in frames])

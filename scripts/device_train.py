@@ -22,6 +22,7 @@ Every line is printed with the seconds since the start, unbuffered.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -190,7 +191,7 @@ def run_probe(args, config) -> dict:
         if probe["training"] and time.monotonic() > deadline:  # the first always runs
             say(f"probe: out of time before {precision} batch {batch}", args.out)
             break
-        trial = with_changes(config, mixed_precision=precision, batch_size=batch, jit_compile=True)
+        trial = dataclasses.replace(config, mixed_precision=precision, batch_size=batch, jit_compile=True)
         trainer = build_trainer(trial, painting)
         x = np.resize(photos, (batch, *photos.shape[1:]))
         started = time.monotonic()
@@ -206,13 +207,6 @@ def run_probe(args, config) -> dict:
         say(f"probe: training {precision} batch {batch} at {args.image_size} px: {rate:.1f} images/s "
             f"(compiled in {compiled:.1f} s)", args.out)
     return probe
-
-
-def with_changes(config, **changes):
-    """A copy of a TrainConfig with some keys changed."""
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)
 
 
 def probe_inference(args, name: str, deadline: float) -> list[dict]:
@@ -254,7 +248,7 @@ def train(args, name: str, config, seconds: float, work: Path):
     shipped = REPO / "weights" / f"{name}.weights.h5"
     init = "" if args.scratch or not shipped.is_file() else str(shipped)
     steps = args.max_steps - args.max_steps % args.checkpoint_every
-    config = with_changes(config, image_size=args.image_size, batch_size=args.batch_size,
+    config = dataclasses.replace(config, image_size=args.image_size, batch_size=args.batch_size,
                               mixed_precision=args.precision, jit_compile=True, init=init, steps=steps,
                               lr_schedule=args.lr_schedule,
                               checkpoint_every=args.checkpoint_every, preview_every=steps,

@@ -34,6 +34,7 @@ from fst import styles
 from fst.files import write_atomic
 from fst.images import encode, find_images, load_image
 from fst.inference import stylize_array
+from fst.losses import content_loss, style_loss
 from fst.optimize import optimize
 from fst.train import load_painting
 
@@ -57,20 +58,22 @@ class Strength:
         self.loss = PerceptualLoss([RETENTION_LAYER], COLOUR_LAYERS + STROKE_LAYERS, vgg_weights=vgg_weights)
         self.loss.set_style(load_painting(str(painting), STRENGTH_PAINTING_SIZE))
 
-    def _distances(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def _distances(self, image: np.ndarray) -> tuple[list, float, float]:
         """(content features, colour distance, stroke distance) of one image."""
         content, grams = self.loss.features(image[None].astype(np.float32))
-        layers = [float(np.mean(np.square(np.asarray(g) - t))) for g, t in zip(grams, self.loss.target_grams)]
-        return np.asarray(content[0]), sum(layers[: len(COLOUR_LAYERS)]), sum(layers[len(COLOUR_LAYERS):])
+        n, targets = len(COLOUR_LAYERS), self.loss.target_grams
+        colour = float(style_loss(grams[:n], targets[:n], [1.0] * n))
+        strokes = float(style_loss(grams[n:], targets[n:], [1.0] * len(STROKE_LAYERS)))
+        return content, colour, strokes
 
     def __call__(self, photo: np.ndarray, outputs: list[np.ndarray]) -> list[dict[str, float]]:
         content, colour, strokes = self._distances(photo)
-        grey = float(np.mean(np.square(self._distances(np.full_like(photo, 127))[0] - content)))
+        grey = float(content_loss(self._distances(np.full_like(photo, 127))[0], content))
         figures = []
         for image in outputs:
             c, colour_out, strokes_out = self._distances(image)
             figures.append({"colour": 1 - colour_out / colour, "strokes": 1 - strokes_out / strokes,
-                            "retention": 1 - float(np.mean(np.square(c - content))) / grey})
+                            "retention": 1 - float(content_loss(c, content)) / grey})
         return figures
 
 
