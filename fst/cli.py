@@ -202,25 +202,18 @@ def _image_options(args: argparse.Namespace) -> dict:
                "stroke_scale": args.stroke_scale}
     if args.tile_size is not None:
         options["tile_size"] = args.tile_size
-    inference.check_options(**{k: v for k, v in options.items() if k != "preserve_color"})
+    inference.check_options(**options)
     images.check_quality(args.quality)
     return options
 
 
-def _run_stdio(args: argparse.Namespace, options: dict) -> int:
+def _run_stdio(args: argparse.Namespace, runner, options: dict) -> int:
     from fst import images, inference
     from fst.files import write_atomic
 
-    if args.src == "-":
-        rgb, alpha = images.load_image(sys.stdin.buffer.read(), name="<stdin>")
-    else:
-        rgb, alpha = images.load_image(args.src)
-    if args.dst == "-":
-        fmt = images.format_for("stdout." + (args.format or "png").lstrip("."))
-    else:
-        fmt = images.check_destination(args.dst)
-    rgb, alpha = inference.stylize_pixels(rgb, alpha, args.style, **options)
-    encoded = images.encode(rgb, fmt, alpha, args.quality)
+    fmt = (args.format or "png") if args.dst == "-" else images.check_destination(args.dst)
+    data = sys.stdin.buffer.read() if args.src == "-" else images.read_file(args.src)
+    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, **options)
     if args.dst == "-":
         sys.stdout.buffer.write(encoded)
         sys.stdout.buffer.flush()
@@ -229,10 +222,10 @@ def _run_stdio(args: argparse.Namespace, options: dict) -> int:
     return 0
 
 
-def _run_folder(args: argparse.Namespace, options: dict) -> int:
+def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
     from tqdm import tqdm
 
-    from fst import images, inference, styles
+    from fst import images, inference
 
     src, dst = Path(args.src), Path(args.dst)
     if dst.exists() and not dst.is_dir():
@@ -240,7 +233,6 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
     files = images.find_images(src)
     if not files:
         raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
-    styles.load_model(args.style)
     suffix = "." + args.format.lstrip(".") if args.format else None
     failed = 0
     for path in tqdm(files, desc="stylizing", unit="image"):
@@ -248,7 +240,7 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
         if suffix:
             out = out.with_suffix(suffix)
         try:
-            inference.run(args.style, path, out, overwrite=args.overwrite, quality=args.quality, **options)
+            inference.run(runner, path, out, overwrite=args.overwrite, quality=args.quality, **options)
         except FstError as exc:
             failed += 1
             tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
@@ -259,15 +251,15 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    options = _image_options(args)
-    if args.src == "-" or args.dst == "-":
-        return _run_stdio(args, options)
-    src = Path(args.src)
-    if src.is_dir():
-        return _run_folder(args, options)
-    from fst import inference
+    from fst import inference, runners
 
-    inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
+    options = _image_options(args)
+    runner = runners.open_runner(args.style)
+    if args.src == "-" or args.dst == "-":
+        return _run_stdio(args, runner, options)
+    if Path(args.src).is_dir():
+        return _run_folder(args, runner, options)
+    inference.run(runner, args.src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
     return 0
 
 

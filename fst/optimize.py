@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from fst.errors import FstError
+from fst import images
 from fst.images import as_pixels, resize_long_side
 from fst.config import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT
 
@@ -183,7 +184,7 @@ def optimize(
             bar.update(1)
             bar.set_postfix(loss=f"{terms['total']:.4g}")
             if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
-                checkpoint(done, np.clip(np.round(x), 0, 255).astype(np.uint8))
+                checkpoint(done, images.to_uint8(x))
 
         x0 = x0.astype(np.float32)
         if optimizer == "lbfgs":
@@ -192,7 +193,6 @@ def optimize(
             image = _run_adam(fn, x0, stage_iterations, learning_rate, on_iteration)
     bar.close()
     if preserve_color:
-        from fst.inference import preserve_colors
 
-        image = preserve_colors(image, resize_long_side(photo, size))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+        image = images.preserve_colors(image, resize_long_side(photo, size))
+    return images.to_uint8(image)

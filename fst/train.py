@@ -24,6 +24,7 @@ from keras import ops
 from fst.config import TrainConfig, parse_duration
 from fst.errors import FstError
 from fst.files import atomic_path, write_atomic
+from fst.images import load_painting
 
 #: The loss terms logged to the CSV, TensorBoard, the progress bar and the style's metadata.
 LOSS_TERMS = ("loss", "content", "style", "tv", "stability")
@@ -123,13 +124,6 @@ def _dtype_policy(name: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def load_painting(path: str, size: int) -> np.ndarray:
-    """The painting as RGB, resized so its longer side is `size`."""
-    from fst.images import load_image, resize_long_side
-
-    return resize_long_side(load_image(path)[0], size)
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -176,8 +176,8 @@ def run_probe(args, config) -> dict:
     """Training images/s per batch size and precision at --image-size, and inference frames/s at 1080p."""
     import numpy as np
 
-    from fst.images import find_images, load_image
-    from fst.train import build_trainer, load_painting
+    from fst.images import find_images, load_image, load_painting
+    from fst.train import build_trainer
 
     photos = np.stack([load_image(p)[0] for p in find_images(args.bundle / "photos" / "train")[:32]])
     photos = photos[:, : args.image_size, : args.image_size].astype("float32")

@@ -33,10 +33,10 @@ from PIL import Image
 from fst import styles
 from fst.files import write_atomic
 from fst.images import encode, find_images, load_image
-from fst.inference import stylize_array
+from fst.inference import stylize
 from fst.losses import content_loss, style_loss
 from fst.optimize import optimize
-from fst.train import load_painting
+from fst.images import load_painting
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TERMS = ("total", "content", "style", "tv")
@@ -152,11 +152,11 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
     loss, options, style_size = objective_of(style, painting, args.vgg_weights)
     strength = Strength(painting, args.vgg_weights)
     fast, gatys, seconds_fast, seconds_gatys, sheet = [], [], [], [], []
-    stylize_array(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
+    stylize(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
     for i, path in enumerate(photos):
         photo = resize_short_side(load_image(path)[0], args.size)
         started = time.perf_counter()
-        out = stylize_array(photo, style)
+        out = stylize(photo, style)
         seconds_fast.append(time.perf_counter() - started)
         fast.append(terms_of(loss, photo, out))
         row = [photo, out]

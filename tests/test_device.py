@@ -7,7 +7,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, as in fst.config
+    import tomli as tomllib
 from pathlib import Path
 
 import numpy as np

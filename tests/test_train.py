@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, as in fst.config
+    import tomli as tomllib
 
 import h5py
 import numpy as np
@@ -55,7 +58,7 @@ def held_out_style_loss(weights_path):
     """Mean style term of a style's outputs on held-out val photos (at 64 px)."""
     from fst.losses import PerceptualLoss
     from fst.styles import load_model
-    from fst.train import load_painting
+    from fst.images import load_painting
 
     loss = PerceptualLoss(vgg_weights=str(VGG))
     loss.set_style(load_painting(str(PAINTING), 128))
@@ -113,8 +116,9 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
 
     resumed = run_train(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
     assert resumed.returncode == 0, resumed.stderr
-    for a, b in zip(read_weights(tmp_path / "a" / "out" / "t.weights.h5"),
-                    read_weights(tmp_path / "b" / "out" / "t.weights.h5")):
+    first, second = read_weights(tmp_path / "a" / "out" / "t.weights.h5"), read_weights(tmp_path / "b" / "out" / "t.weights.h5")
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -129,7 +133,9 @@ def test_fewer_steps_than_a_lone_checkpoint_exports_it_under_its_own_step(tmp_pa
     assert "checkpoint is at step 4, past steps = 2" in again.stderr
     with open(tmp_path / "again" / "t.toml", "rb") as f:
         assert tomllib.load(f)["figures"]["steps"] == 4
-    for a, b in zip(read_weights(tmp_path / "out" / "t.weights.h5"), read_weights(tmp_path / "again" / "t.weights.h5")):
+    first, second = read_weights(tmp_path / "out" / "t.weights.h5"), read_weights(tmp_path / "again" / "t.weights.h5")
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -191,7 +197,7 @@ def test_stability_batches_are_photos_plus_seeded_noise(photos):
     clean, noisy = a[2]
     assert clean.shape == noisy.shape == (2, 64, 64, 3)
     assert 2.5 < float(np.std(noisy - clean)) < 3.5
-    for x, y in zip(a[2], b[0]):
+    for x, y in zip(a[2], b[0], strict=True):
         np.testing.assert_array_equal(x, y)
     assert isinstance(PhotoBatches(photos, 64, 2, steps=3, seed=5)[0], np.ndarray)
 
@@ -262,7 +268,9 @@ def test_init_starts_from_a_trained_style(tmp_path, photos):
     assert config.fingerprint() != TrainConfig.load(None, learning_rate=0.0, **common).fingerprint()
     tuned = train_style(config, photos, run_dir=tmp_path / "run", out_dir=tmp_path / "out", vgg_weights=str(VGG),
                         verbose=False)
-    for a, b in zip(read_weights(start), read_weights(tuned.weights)):
+    first, second = read_weights(start), read_weights(tuned.weights)
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
     assert tuned.meta["figures"]["steps"] == 2 and tuned.meta["figures"]["init_steps"] == 0
 
