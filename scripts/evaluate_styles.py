@@ -32,11 +32,11 @@ from PIL import Image
 
 from fst import styles
 from fst.files import write_atomic
-from fst.images import encode, find_images, load_image
+from fst.gatys import optimize
+from fst.images import encode, find_images, load_image, load_painting
 from fst.inference import stylize
-from fst.losses import content_loss, style_loss
-from fst.optimize import optimize
-from fst.images import load_painting
+from fst.training.losses import content_loss, style_loss
+from fst.training.objective import LossConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TERMS = ("total", "content", "style", "tv")
@@ -53,9 +53,10 @@ class Strength:
     and how much of the photo's content they kept (retention), on one fixed VGG19 objective."""
 
     def __init__(self, painting: Path, vgg_weights: str | None):
-        from fst.losses import PerceptualLoss
+        from fst.training.losses import PerceptualLoss
 
-        self.loss = PerceptualLoss([RETENTION_LAYER], COLOUR_LAYERS + STROKE_LAYERS, vgg_weights=vgg_weights)
+        layers = LossConfig(content_layers=[RETENTION_LAYER], style_layers=list(COLOUR_LAYERS + STROKE_LAYERS))
+        self.loss = PerceptualLoss(layers, vgg_weights)
         self.loss.set_style(load_painting(str(painting), STRENGTH_PAINTING_SIZE))
 
     def _distances(self, image: np.ndarray) -> tuple[list, float, float]:
@@ -96,12 +97,12 @@ def painting_path(style: styles.Style, paintings: Path) -> Path:
 
 def objective_of(style: styles.Style, painting: Path, vgg_weights: str | None):
     """The style's training objective as a PerceptualLoss with its style targets set, and its options."""
-    from fst.losses import PerceptualLoss
+    from fst.training.losses import PerceptualLoss
 
     cfg = style.meta.get("training", {})
     options = {k: cfg[k] for k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
                                    "style_layer_weights", "pooling") if k in cfg}
-    loss = PerceptualLoss(**options, vgg_weights=vgg_weights)
+    loss = PerceptualLoss(LossConfig(**options), vgg_weights)
     loss.set_style(load_painting(str(painting), cfg.get("style_size", 512)))
     return loss, options, cfg.get("style_size", 512)
 
