@@ -7,9 +7,11 @@ Every artefact takes and returns what ``fst.stylize``'s network sees: NHWC float
 the artefact's metadata: ONNX ``metadata_props``, OpenVINO ``rt_info`` under ``fst``, a LiteRT
 metadata entry ``fst`` (JSON), and ``assets.extra/fst.json`` in a SavedModel.
 
-``precision="int8"`` (ONNX and OpenVINO) quantizes the convolutions after training with ONNX
-Runtime's static quantization (int8 weights per channel, uint8 activations), calibrated on a few
-photos; OpenVINO reads the quantized ONNX graph and runs it in int8 too.
+``precision="int8"`` (ONNX and OpenVINO) quantizes the residual blocks' convolutions (three quarters
+of the network's multiply-adds) after training with ONNX Runtime's static quantization (int8 weights
+per channel, uint8 activations), calibrated on a few photos; OpenVINO reads the quantized ONNX graph
+and runs it in int8 too. The other six convolutions stay float32: quantized as well, they cost 7 to 9
+dB of PSNR against float32 (about 27 dB instead of 35 on starry_night at 512 px).
 
 The export itself needs TensorFlow (Keras' ``Model.export``); running the ONNX or OpenVINO file
 needs only its runtime.
@@ -154,20 +156,23 @@ class _Calibration:
 
 
 def _quantize(src: str, dst: str, photos: list[Path]):
-    """Static int8 quantization of every convolution: QDQ nodes around int8 weights (per channel,
-    symmetric) and uint8 activations, their ranges from the calibration photos."""
+    """Static int8 quantization of the residual blocks' convolutions: QDQ nodes around int8 weights
+    (per channel, symmetric) and uint8 activations, their ranges from the calibration photos."""
     import logging
 
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    convolutions = [node.name for node in onnx.load(src).graph.node if node.op_type == "Conv"]
+    residual = [name for name in convolutions if "residual" in name]  # the Keras layer names survive in ONNX
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice to pre-process goes to the root logger on every call
     try:
         quantize_static(src, dst, _Calibration(photos), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax)
+                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=[name for name in convolutions if name not in residual])
     finally:
         root.setLevel(level)
     return onnx.load(dst)

@@ -5,6 +5,12 @@
     python scripts/benchmark.py --train            # training throughput, 256x256, batch 4 (needs VGG19)
     KERAS_BACKEND=jax python scripts/benchmark.py --train
     python scripts/benchmark.py --sizes --video     # fst video end to end against the network alone
+    python scripts/benchmark.py --runtimes keras onnx openvino onnx-int8 openvino-int8 --style starry_night
+
+With --runtimes, a shipped style is exported (fst.export) and every runner is timed side by side in
+this process at each size, against the 3x3-conv ceiling measured in the same run on each runtime; then
+PSNR against float32 Keras at 512 px on val photos, the largest difference in grey levels at 256, 512
+and an odd size, and the images/s of a whole `fst run` over a folder.
 
 Each figure is the median of several runs after a warm-up, through Keras'
 compiled predict function (tf.function / jax.jit), not eager calls.
@@ -41,6 +47,127 @@ def conv_ceiling(repeats: int) -> float:
     data = np.random.default_rng(0).normal(size=(1, 256, 256, 128)).astype("float32")
     seconds = median_seconds(model.predict_on_batch, data, repeats)
     return 2 * 256 * 256 * 9 * 128 * 128 / seconds / 1e9
+
+
+def onnx_conv(path: str) -> None:
+    """One 3x3 128->128 convolution as an ONNX file (NHWC in and out, like the exports)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(0).normal(size=(128, 128, 3, 3)).astype("float32") * 0.05
+    nodes = [helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w"], ["y"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["y"], ["out"], perm=[0, 2, 3, 1])]
+    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256, 256, 128])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 256, 256, 128])],
+                              [numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-12)))
+
+
+def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: int, calibration: str,
+                     photos: str, psnr_photos: int, folder_photos: int) -> None:
+    """Every runner on one style side by side: speed against the conv ceiling, agreement with Keras, fst run."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from fst import export, images, styles, tiling
+    from fst.cli import main as fst_main
+    from fst.runners import open_runner
+    from fst.runners.keras import KerasRunner
+    from fst.runners.onnx import OnnxRunner
+    from fst.runners.openvino import OpenVinoRunner
+
+    tmp = Path(tempfile.mkdtemp(prefix="fst-bench-"))
+    resolved = styles.get_style(style)
+    files = {}
+    for name in names:
+        if name == "keras":
+            continue
+        runtime, _, precision = name.partition("-")
+        fmt = "onnx" if runtime == "onnx" else "openvino"
+        precision = "int8" if precision == "int8" else "float32"
+        key = (fmt, precision)
+        if key not in files:
+            began = time.perf_counter()
+            files[key] = export.export(resolved, tmp / export.default_path(resolved, fmt, precision), fmt, precision,
+                                       calibration if precision == "int8" else None)
+            print(f"exported {files[key].name} in {time.perf_counter() - began:.0f} s")
+    runners, sizes_on_disk = {}, {}
+    for name in names:
+        runtime, _, variant = name.partition("-")
+        if runtime == "keras":
+            runners[name] = KerasRunner(resolved)
+            sizes_on_disk[name] = resolved.weights.stat().st_size
+            continue
+        path = files[("onnx" if runtime == "onnx" else "openvino", "int8" if variant == "int8" else "float32")]
+        runners[name] = OnnxRunner(path) if runtime == "onnx" else OpenVinoRunner(path, hint=variant if variant in ("bf16", "f16") else None)
+        sizes_on_disk[name] = path.stat().st_size + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
+
+    conv_file = str(tmp / "conv.onnx")
+    onnx_conv(conv_file)
+    data = np.random.default_rng(0).normal(size=(1, 256, 256, 128)).astype("float32")
+    conv_flops = 2 * 256 * 256 * 9 * 128 * 128
+    ceilings = {"keras": conv_ceiling(repeats)}
+    if any(n.startswith("onnx") for n in names):
+        ceilings["onnx"] = conv_flops / median_seconds(OnnxRunner(conv_file), data, repeats) / 1e9
+    if any(n.startswith("openvino") for n in names):
+        ceilings["openvino"] = conv_flops / median_seconds(OpenVinoRunner(conv_file), data, repeats) / 1e9
+    ceiling = max(ceilings.values())
+    print("ceiling: 3x3 conv 128->128 at 256x256, float32: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in ceilings.items()) + f" GFLOP/s; the best, {ceiling:.1f}, is 1.00\n")
+
+    macs = MACS_PER_PIXEL if resolved.network_options.get("width", 1.0) == 1.0 else None
+    print("| runner | file MiB | " + " | ".join(f"{s} px ms" for s in sizes) + f" | GFLOP/s at {sizes[-1]} | of ceiling |")
+    print("| --- | ---: |" + " ---: |" * (len(sizes) + 2))
+    for name, runner in runners.items():
+        row = []
+        for size in sizes:
+            x = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype("float32")
+            seconds = median_seconds(runner, x, repeats)
+            row.append(f"{seconds * 1e3:.0f}")
+        gflops = 2 * macs * sizes[-1] ** 2 / seconds / 1e9 if macs else float("nan")
+        print(f"| {name} | {sizes_on_disk[name] / 2**20:.1f} | " + " | ".join(row) + f" | {gflops:.1f} | {gflops / ceiling:.2f} |")
+
+    val = images.find_images(photos)
+    print(f"\n| runner | PSNR at 512 px ({psnr_photos} val photos), dB, mean / min | max grey-level difference at 256, 512, 333x517 |")
+    print("| --- | ---: | ---: |")
+    reference = runners[names[0]] if names[0] == "keras" else KerasRunner(resolved)
+    pictures = [np.asarray(Image.open(p).convert("RGB").resize((512, 512), Image.Resampling.BICUBIC)) for p in val[:psnr_photos]]
+    expected = [images.to_uint8(tiling.run_image(reference, p)) for p in pictures]
+    odd = [np.asarray(Image.open(val[0]).convert("RGB").resize(wh, Image.Resampling.BICUBIC)) for wh in ((256, 256), (512, 512), (517, 333))]
+    odd_expected = [images.to_uint8(tiling.run_image(reference, p)) for p in odd]
+    for name, runner in runners.items():
+        scores = [psnr(images.to_uint8(tiling.run_image(runner, p)), e) for p, e in zip(pictures, expected, strict=True)]
+        worst = [int(np.abs(images.to_uint8(tiling.run_image(runner, p)).astype(int) - e).max())
+                 for p, e in zip(odd, odd_expected, strict=True)]
+        print(f"| {name} | {np.mean(scores):.1f} / {np.min(scores):.1f} | {', '.join(map(str, worst))} |")
+        if name != "keras":
+            stem = name.replace("-", "_")
+            out = images.to_uint8(tiling.run_image(runner, pictures[0]))
+            Image.fromarray(np.hstack([expected[0], out])).save(tmp / f"{stem}_vs_keras.png")
+
+    src = tmp / "photos"
+    src.mkdir()
+    for p in val[:folder_photos]:
+        (src / p.name).write_bytes(p.read_bytes())
+    print(f"\n| runner | fst run over {folder_photos} val photos (256x256), images/s |")
+    print("| --- | ---: |")
+    for name in runners:
+        runtime, _, variant = name.partition("-")
+        model = style if runtime == "keras" else str(files[("onnx" if runtime == "onnx" else "openvino",
+                                                                  "int8" if variant == "int8" else "float32")])
+        args = ["run", model, str(src), str(tmp / f"out_{name}"), "--runtime", runtime]
+        fst_main(args + [])  # warm-up: loads the model, compiles for the size
+        began = time.perf_counter()
+        fst_main(args)
+        print(f"| {name} | {folder_photos / (time.perf_counter() - began):.1f} |")
+    print(f"\nexports and side-by-side pictures (Keras left) in {tmp}")
 
 
 def large_image(model, size: str) -> None:
@@ -134,7 +261,19 @@ def main() -> None:
     parser.add_argument("--video", action="store_true", help="also measure fst video at 640x360 and 1280x720")
     parser.add_argument("--video-frames", type=int, default=48)
     parser.add_argument("--vgg-weights", help="VGG19 weights file (else $FST_VGG19_WEIGHTS, the Keras cache)")
+    parser.add_argument("--runtimes", nargs="+", metavar="R",
+                        help="compare runners on a shipped style: keras onnx openvino onnx-int8 openvino-int8 "
+                             "openvino-bf16 (OpenVINO's bf16 inference hint)")
+    parser.add_argument("--style", default="starry_night", help="the style for --runtimes")
+    parser.add_argument("--calibration", default="../shared/data/photos/train", help="int8 calibration photos")
+    parser.add_argument("--photos", default="../shared/data/photos/val", help="photos for PSNR and fst run")
+    parser.add_argument("--psnr-photos", type=int, default=10)
+    parser.add_argument("--folder-photos", type=int, default=20)
     args = parser.parse_args()
+    if args.runtimes:
+        compare_runtimes(args.runtimes, args.style, args.sizes, args.repeats, args.calibration, args.photos,
+                         args.psnr_photos, args.folder_photos)
+        return
 
     print(f"backend {keras.backend.backend()}, float32, network upsampling={args.upsampling} width={args.width}")
     ceiling = conv_ceiling(args.repeats)

@@ -15,13 +15,17 @@ class OpenVinoRunner:
 
     ``hint`` is OpenVINO's inference precision hint (``"bf16"``, ``"f16"``, ``"f32"``), left to the
     plugin by default: it uses bf16 only on CPUs that compute in it (AVX512-BF16 or AMX). The model
-    is compiled on the first call for dynamic height and width.
+    is compiled for each input shape it meets (the last few are kept): compiled for a fixed shape,
+    OpenVINO's CPU plugin runs this network about twice as fast as compiled for any shape.
     """
+
+    #: Compiled shapes kept: a folder of photos of a few sizes, or a video, reuses them.
+    KEEP = 4
 
     def __init__(self, path: str | os.PathLike, hint: str | None = None):
         self.path = Path(path)
         self.hint = hint
-        self._compiled = None
+        self._compiled: dict[tuple[int, ...], object] = {}
         self._model = None
 
     @property
@@ -37,16 +41,20 @@ class OpenVinoRunner:
                 raise FstError(f"{self.path}: cannot load OpenVINO model ({str(exc).splitlines()[0]})") from None
         return self._model
 
-    @property
-    def compiled(self):
-        if self._compiled is None:
+    def compiled(self, shape: tuple[int, ...]):
+        """The model compiled for one input shape."""
+        if shape not in self._compiled:
             import openvino as ov
 
             config = {"PERFORMANCE_HINT": "LATENCY"}
             if self.hint:
                 config["INFERENCE_PRECISION_HINT"] = self.hint
-            self._compiled = ov.Core().compile_model(self.model, "CPU", config)
-        return self._compiled
+            model = self.model.clone()
+            model.reshape(list(shape))
+            if len(self._compiled) >= self.KEEP:
+                del self._compiled[next(iter(self._compiled))]
+            self._compiled[shape] = ov.Core().compile_model(model, "CPU", config)
+        return self._compiled[shape]
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -57,4 +65,4 @@ class OpenVinoRunner:
         return {f"fst.{key}": value.astype(str) for key, value in info["fst"].items()}
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.compiled(batch.astype(np.float32, copy=False))[0]
+        return self.compiled(batch.shape)(batch.astype(np.float32, copy=False))[0]
