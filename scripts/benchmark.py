@@ -26,7 +26,7 @@ import time
 import keras
 import numpy as np
 
-from fst.network import MACS_PER_PIXEL, build_network
+from fst.network import MACS_PER_PIXEL, MACS_PER_PIXEL_RESIZE, build_network
 
 
 def median_seconds(fn, x, repeats: int) -> float:
@@ -122,7 +122,9 @@ def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: in
     print("ceiling: 3x3 conv 128->128 at 256x256, float32: "
           + ", ".join(f"{k} {v:.1f}" for k, v in ceilings.items()) + f" GFLOP/s; the best, {ceiling:.1f}, is 1.00\n")
 
-    macs = MACS_PER_PIXEL if resolved.network_options.get("width", 1.0) == 1.0 else None
+    options = resolved.network_options
+    macs = None if options.get("width", 1.0) != 1.0 else (
+        MACS_PER_PIXEL_RESIZE if options.get("upsampling") == "resize" else MACS_PER_PIXEL)
     print("| runner | file MiB | " + " | ".join(f"{s} px ms" for s in sizes) + f" | GFLOP/s at {sizes[-1]} | of ceiling |")
     print("| --- | ---: |" + " ---: |" * (len(sizes) + 2))
     for name, runner in runners.items():
@@ -160,6 +162,8 @@ def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: in
     print("| --- | ---: |")
     for name in runners:
         runtime, _, variant = name.partition("-")
+        if variant in ("bf16", "f16"):
+            continue  # a precision hint that fst run has no option for
         model = style if runtime == "keras" else str(files[("onnx" if runtime == "onnx" else "openvino",
                                                                   "int8" if variant == "int8" else "float32")])
         args = ["run", model, str(src), str(tmp / f"out_{name}"), "--runtime", runtime]
