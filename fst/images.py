@@ -146,7 +146,7 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
         raise FstError(f"{dst}: is a directory, expected an output file name")
     fmt = format_for(dst)
     if src is not None and not overwrite and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
-        raise FstError(f"{dst}: is the input file; pass --overwrite to replace it")
+        raise FstError(f"{dst}: is the input file; pass overwrite (--overwrite) to replace it")
     existing = dst.parent
     while not existing.exists():
         existing = existing.parent

@@ -14,6 +14,7 @@ import numpy as np
 
 from fst import styles
 from fst.errors import FstError
+from fst.runners.keras import KerasRunner
 
 
 class Runner(Protocol):
@@ -35,8 +36,6 @@ def open_runner(style: str | os.PathLike | styles.Style, runtime: str = "keras")
     """
     if runtime not in RUNTIMES:
         raise FstError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    from fst.runners.keras import KerasRunner
-
     return KerasRunner(styles.get_style(style))
 
 

@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 from keras import ops
@@ -37,8 +38,6 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite((logs or {}).get("loss", float("nan"))):
             return
-        import h5py
-
         with atomic_path(self.path, suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
             step = (epoch + 1) * self.steps_per_epoch

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 from keras import ops
@@ -104,11 +105,9 @@ def _read_checkpoint(path: Path, fingerprint: str, steps_per_epoch: int) -> tupl
     """(steps done, seconds spent) of an existing checkpoint of this config; (0, 0) if none."""
     if not path.exists():
         return 0, 0.0
-    import h5py
-
     with h5py.File(path, "r") as f:
         if f.attrs.get("fingerprint") != fingerprint:
-            raise FstError(f"{path}: checkpoint of a different config; use --restart or another --run-dir")
+            raise FstError(f"{path}: checkpoint of a different config; restart it (--restart) or use another run folder (--run-dir)")
         # Checkpoints written before the "step" attribute counted epochs of this run's length.
         step = int(f.attrs.get("step", int(f.attrs["epoch"]) * steps_per_epoch))
         return step, float(f.attrs["elapsed_seconds"])
