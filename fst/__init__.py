@@ -7,11 +7,10 @@
     art = fst.optimize("photo.jpg", "painting.jpg", max_size=512)   # Gatys et al., no training
 
 Keras (and its backend) is imported on first use, so that the command line
-starts fast.  ``fst.optimize`` is the function; its module is ``sys.modules["fst.optimize"]``.
+starts fast.
 """
 
 from fst.errors import FstError
-from fst.optimize import optimize  # also shadows the submodule's name with the function
 from fst.styles import list_styles
 
 __version__ = "0.1.0"
@@ -23,4 +22,8 @@ def __getattr__(name: str):
         from fst import inference
 
         return getattr(inference, name)
+    if name == "optimize":
+        from fst.gatys import optimize
+
+        return optimize
     raise AttributeError(f"module 'fst' has no attribute {name!r}")

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from fst.config import VGG_WEIGHTS_FILE as VGG_FILE
 from fst.errors import FstError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -135,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", dest="style_image", help="the painting (instead of, or overriding, the config's)")
     p.add_argument("--run-dir", help="checkpoints, logs and previews (default runs/NAME)")
     p.add_argument("--out", help="where to install the style (default: your style folder, $FST_STYLES_DIR)")
-    p.add_argument("--vgg-weights", help=f"path to {VGG_FILE} (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
+    p.add_argument("--vgg-weights", help="path to Keras' VGG19 notop weights file (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
     p.add_argument("--preview-data", help="folder of photos for the preview grids (default: none)")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint instead of resuming")
     _add_config_options(p)
@@ -160,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="also write DST_N.png every N iterations")
     p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
-    p.add_argument("--vgg-weights", help=f"path to {VGG_FILE}")
+    p.add_argument("--vgg-weights", help="path to Keras' VGG19 notop weights file (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
     p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("serve", help="serve the web page and HTTP API (needs: pip install \"fst[serve]\")",
@@ -195,25 +194,35 @@ def _byte_size(text: str) -> int:
     return int(size)
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    """One --option per TrainConfig field, so any config value can be overridden."""
+def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
+    """One --option per field of a config dataclass. With ``defaults`` the options default to the
+    fields' defaults; without, to None, so that only what the user gives overrides a config file."""
     import dataclasses
 
-    from fst.config import TrainConfig
-
-    group = p.add_argument_group("config overrides")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "style_image":
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        described = {"help": f.metadata["help"]} if "help" in f.metadata else {}
+        options = {"default": default if defaults else None, **{k: f.metadata[k] for k in ("help", "choices")
+                                                                 if k in f.metadata}}
+        if defaults and default is not None:
+            options["help"] = " ".join(filter(None, [f.metadata.get("help"), "(default: %(default)s)"]))
         if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, **described)
-        elif isinstance(default, list):
-            group.add_argument(flag, nargs="+", type=type(default[0]), default=None, metavar="V", **described)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
+        elif isinstance(default, list) or "element" in f.metadata:
+            element = f.metadata.get("element") or type(default[0])
+            group.add_argument(flag, nargs="+", type=element, metavar="V", **options)
         else:
-            group.add_argument(flag, type=type(default), default=None, metavar=f.name.upper(), **described)
+            group.add_argument(flag, type=type(default), metavar=None if "choices" in f.metadata else f.name.upper(),
+                               **options)
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """One --option per TrainConfig field, so any config value can be overridden."""
+    from fst.training.config import TrainConfig
+
+    _add_fields(p.add_argument_group("config overrides"), TrainConfig, defaults=False, skip=("style_image",))
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
@@ -239,25 +248,18 @@ def _image_options(args: argparse.Namespace) -> dict:
                "stroke_scale": args.stroke_scale}
     if args.tile_size is not None:
         options["tile_size"] = args.tile_size
-    inference.check_options(**{k: v for k, v in options.items() if k != "preserve_color"})
+    inference.check_options(**options)
     images.check_quality(args.quality)
     return options
 
 
-def _run_stdio(args: argparse.Namespace, options: dict) -> int:
+def _run_stdio(args: argparse.Namespace, runner, options: dict) -> int:
     from fst import images, inference
     from fst.files import write_atomic
 
-    if args.src == "-":
-        rgb, alpha = images.load_image(sys.stdin.buffer.read(), name="<stdin>")
-    else:
-        rgb, alpha = images.load_image(args.src)
-    if args.dst == "-":
-        fmt = images.format_for("stdout." + (args.format or "png").lstrip("."))
-    else:
-        fmt = images.check_destination(args.dst)
-    rgb, alpha = inference.stylize_pixels(rgb, alpha, args.style, **options)
-    encoded = images.encode(rgb, fmt, alpha, args.quality)
+    fmt = (args.format or "png") if args.dst == "-" else images.check_destination(args.dst)
+    data = sys.stdin.buffer.read() if args.src == "-" else images.read_file(args.src)
+    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, **options)
     if args.dst == "-":
         sys.stdout.buffer.write(encoded)
         sys.stdout.buffer.flush()
@@ -266,10 +268,10 @@ def _run_stdio(args: argparse.Namespace, options: dict) -> int:
     return 0
 
 
-def _run_folder(args: argparse.Namespace, options: dict) -> int:
+def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
     from tqdm import tqdm
 
-    from fst import images, inference, styles
+    from fst import images, inference
 
     src, dst = Path(args.src), Path(args.dst)
     if dst.exists() and not dst.is_dir():
@@ -277,7 +279,6 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
     files = images.find_images(src)
     if not files:
         raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
-    styles.load_model(args.style)
     suffix = "." + args.format.lstrip(".") if args.format else None
     failed = 0
     for path in tqdm(files, desc="stylizing", unit="image"):
@@ -285,7 +286,7 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
         if suffix:
             out = out.with_suffix(suffix)
         try:
-            inference.run(args.style, path, out, overwrite=args.overwrite, quality=args.quality, **options)
+            inference.run(runner, path, out, overwrite=args.overwrite, quality=args.quality, **options)
         except FstError as exc:
             failed += 1
             tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
@@ -296,15 +297,15 @@ def _run_folder(args: argparse.Namespace, options: dict) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    options = _image_options(args)
-    if args.src == "-" or args.dst == "-":
-        return _run_stdio(args, options)
-    src = Path(args.src)
-    if src.is_dir():
-        return _run_folder(args, options)
-    from fst import inference
+    from fst import inference, runners
 
-    inference.run(args.style, src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
+    options = _image_options(args)
+    runner = runners.open_runner(args.style)
+    if args.src == "-" or args.dst == "-":
+        return _run_stdio(args, runner, options)
+    if Path(args.src).is_dir():
+        return _run_folder(args, runner, options)
+    inference.run(runner, args.src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
     return 0
 
 
@@ -327,8 +328,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
 
-    from fst.config import TrainConfig
-    from fst.train import train_style
+    from fst.training.config import TrainConfig
+    from fst.training.train import train_style
 
     logging.basicConfig(level=logging.INFO, format="fst: %(message)s")
     overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
@@ -341,22 +342,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_loss_options(p: argparse.ArgumentParser) -> None:
-    from fst import config
+    from fst.training.objective import LossConfig
 
-    p.add_argument("--content-weight", type=float, default=config.CONTENT_WEIGHT)
-    p.add_argument("--style-weight", type=float, default=config.STYLE_WEIGHT)
-    p.add_argument("--tv-weight", type=float, default=config.TV_WEIGHT)
-    p.add_argument("--content-layers", nargs="+", default=list(config.CONTENT_LAYERS), metavar="LAYER")
-    p.add_argument("--style-layers", nargs="+", default=list(config.STYLE_LAYERS), metavar="LAYER")
-    p.add_argument("--style-layer-weights", nargs="+", type=float, metavar="W")
-    p.add_argument("--pooling", choices=["max", "avg"], default="max")
+    _add_fields(p.add_argument_group("objective"), LossConfig, defaults=True)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from fst import images
     from fst.files import write_atomic
-    from fst.optimize import optimize
+    from fst.gatys import optimize
+    from fst.training.objective import LossConfig
 
+    loss = LossConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LossConfig)})
     fmt = images.check_destination(args.dst, args.content, args.overwrite)
     dst = Path(args.dst)
 
@@ -365,11 +364,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     history: list[dict] = []
     started = time.perf_counter()
-    out = optimize(args.content, args.style, max_size=args.max_size, style_scale=args.style_scale,
-                   content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-                   content_layers=args.content_layers, style_layers=args.style_layers,
-                   style_layer_weights=args.style_layer_weights, pooling=args.pooling, optimizer=args.optimizer,
-                   iterations=args.iterations, learning_rate=args.learning_rate, init=args.init, seed=args.seed,
+    out = optimize(args.content, args.style, loss=loss, max_size=args.max_size, style_scale=args.style_scale,
+                   optimizer=args.optimizer, iterations=args.iterations, learning_rate=args.learning_rate, init=args.init, seed=args.seed,
                    coarse_size=args.coarse_size, preserve_color=args.preserve_color,
                    checkpoint_every=args.checkpoint_every, checkpoint=checkpoint, vgg_weights=args.vgg_weights,
                    history=history)

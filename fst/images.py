@@ -1,4 +1,4 @@
-"""Reading and writing images: any common format in, RGB (+ alpha) arrays out, atomic writes."""
+"""Images as arrays: decoding any common format to RGB (+ alpha), encoding, resizing, colour helpers."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fst.errors import FstError
-from fst.files import write_atomic
 
 #: Formats whose files can carry an alpha channel.
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Rounds and clips float pixel values to uint8 0..255."""
+    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
 
 
 def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -22,7 +26,7 @@ def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        grey = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        grey = to_uint8(values * (255.0 / top))
         return np.repeat(grey[..., None], 3, axis=2), None
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
@@ -47,9 +51,23 @@ def as_pixels(image: str | os.PathLike | Image.Image | np.ndarray, what: str = "
     if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
         raise FstError(f"{what}: expected an HxWx3 image, got an array of shape {array.shape}")
     if array.dtype != np.uint8:
-        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
+        array = to_uint8(array)
     alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
     return np.ascontiguousarray(array[..., :3]), alpha
+
+
+def read_file(path: Path | str, name: str | None = None) -> bytes:
+    """An image file's bytes; a one-line error for a missing, empty or folder path."""
+    name = name or str(path)
+    path = Path(path)
+    if not path.exists():
+        raise FstError(f"{name}: no such file")
+    if path.is_dir():
+        raise FstError(f"{name}: is a directory, expected an image file")
+    data = path.read_bytes()
+    if not data:
+        raise FstError(f"{name}: empty file (0 bytes)")
+    return data
 
 
 def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -58,22 +76,15 @@ def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.nd
     EXIF orientation is applied.  Raises FstError with a one-line reason for
     missing, empty, truncated or non-image input.
     """
-    name = name or str(data)
     if isinstance(data, (str, Path)):
-        path = Path(data)
-        if not path.exists():
-            raise FstError(f"{name}: no such file")
-        if path.is_dir():
-            raise FstError(f"{name}: is a directory, expected an image file")
-        if path.stat().st_size == 0:
-            raise FstError(f"{name}: empty file (0 bytes)")
-        source = path
+        name = name or str(data)
+        data = read_file(data, name)
     else:
+        name = name or "<bytes>"
         if len(data) == 0:
             raise FstError(f"{name}: empty input (0 bytes)")
-        source = io.BytesIO(data)
     try:
-        with Image.open(source) as img:
+        with Image.open(io.BytesIO(data)) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
             return to_rgb_alpha(img)
@@ -82,6 +93,20 @@ def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.nd
     except (OSError, SyntaxError, ValueError) as exc:
         raise FstError(f"{name}: corrupt or truncated image ({exc})") from None
 
+
+#: What a decoded format is written back as, where Pillow cannot write it under its own name.
+_WRITE_AS = {"MPO": "JPEG"}
+
+
+def format_of(data: bytes) -> str:
+    """The Pillow format to write an image back in: the encoded bytes' own format where Pillow
+    can write it, else PNG."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = _WRITE_AS.get(img.format, img.format)
+    except (UnidentifiedImageError, OSError):
+        return "PNG"
+    return fmt if fmt in Image.SAVE else "PNG"
 
 
 def format_for(path: Path | str) -> str:
@@ -130,19 +155,6 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
     return fmt
 
 
-def save_image(
-    rgb: np.ndarray,
-    dst: Path | str,
-    alpha: np.ndarray | None = None,
-    quality: int = 95,
-    src: Path | str | None = None,
-    overwrite: bool = False,
-) -> None:
-    """Saves an image by dst's extension, atomically, refusing to replace src unless overwrite."""
-    fmt = check_destination(dst, src, overwrite)
-    write_atomic(encode(rgb, fmt, alpha, quality), dst)
-
-
 def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resizes (Lanczos) an RGB or single-channel uint8 image so its longer side is `size`."""
     h, w = pixels.shape[:2]
@@ -156,3 +168,23 @@ def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
 def find_images(folder: Path | str) -> list[Path]:
     """Image files below a folder (recursive, sorted), chosen by extension."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def load_painting(path: str | Path, size: int) -> np.ndarray:
+    """A painting as RGB, resized so its longer side is `size`."""
+    return resize_long_side(load_image(path)[0], size)
+
+
+_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The luminance (Y of YCbCr) of RGB pixels, float32."""
+    return rgb.astype(np.float32) @ _TO_YCBCR[0]
+
+
+def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """The stylized luminance with the original's chrominance (Gatys et al. 2017)."""
+    ycc = original.astype(np.float32) @ _TO_YCBCR.T
+    ycc[..., 0] = luma(stylized)
+    return ycc @ np.linalg.inv(_TO_YCBCR).T

@@ -412,13 +412,14 @@ def render(
     from tqdm import tqdm
 
     from fst.inference import check_options, stylize_frames
+    from fst.runners import as_runner
 
     src, dst = Path(src), Path(dst)
     if start < 0 or (duration is not None and duration <= 0) or batch_size < 1 or fps <= 0:
         raise FstError("start must be >= 0, and duration, fps and batch size > 0")
     check_options(max_size=max_size, strength=strength, stroke_scale=stroke_scale)
     _check_destination(src, dst, overwrite)
-    styles.load_model(style)  # an unknown style fails before any decoding
+    runner = as_runner(style)  # an unknown style fails before any decoding
     report, stop = VideoReport(), threading.Event()
     frames_in: queue.Queue = queue.Queue(maxsize=_QUEUE_FRAMES)
     frames_out: queue.Queue = queue.Queue(maxsize=_QUEUE_FRAMES)
@@ -463,7 +464,7 @@ def render(
                                dynamic_ncols=True)
                 rgb = [item.rgb for item in batch if isinstance(item, _Frame)]
                 if rgb:
-                    stylized = iter(stylize_frames(np.stack(rgb), style, strength=strength,
+                    stylized = iter(stylize_frames(np.stack(rgb), runner, strength=strength,
                                                    preserve_color=preserve_color, stroke_scale=stroke_scale))
                     for item in batch:
                         if isinstance(item, _Frame):

@@ -65,11 +65,12 @@ def large_image(model, size: str) -> None:
 
 def training_throughput(image_size: int, batch_size: int, steps: int, vgg_weights: str | None) -> None:
     """Images per second of full training steps (network + VGG19 loss + Adam) on random data."""
-    from fst.losses import PerceptualLoss
-    from fst.train import StyleTrainer
+    from fst.training.config import TrainConfig
+    from fst.training.losses import PerceptualLoss
+    from fst.training.train import StyleTrainer
 
     rng = np.random.default_rng(0)
-    loss = PerceptualLoss(vgg_weights=vgg_weights)
+    loss = PerceptualLoss(TrainConfig().loss, vgg_weights)
     loss.set_style(rng.uniform(0, 255, (512, 512, 3)))
     trainer = StyleTrainer(build_network(), loss)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))

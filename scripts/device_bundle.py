@@ -6,7 +6,7 @@
 The machine has no internet, no TensorFlow and no Keras, and what travels to it (the tracked
 tree plus carried folders) is capped at 64 MiB, so the folder stays under --max-mib (40):
 
-- ``vgg19.h5``: the ImageNet VGG19 convolutions up to block5_conv1 in float16 (``fst.vgg.save_cut``);
+- ``vgg19.h5``: the ImageNet VGG19 convolutions up to block5_conv1 in float16 (``fst.training.vgg.save_cut``);
 - ``photos/train``: as many training photos as fit, in name order; ``photos/val``: evaluation photos;
 - ``paintings/`` and ``configs/``: each chosen style's painting and config (pointing at it);
 - ``wheels/``: Keras and the requirements the machine lacks, for CPython 3.12 on manylinux x86-64;
@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from fst.config import TrainConfig  # noqa: E402
+from fst.training.config import TrainConfig  # noqa: E402
 from fst.images import find_images  # noqa: E402
-from fst.vgg import WEIGHTS_FILE, save_cut  # noqa: E402
+from fst.training.vgg import WEIGHTS_FILE, save_cut  # noqa: E402
 
 MIB = 1 << 20
 #: What the device lacks of Keras' requirements and fst's own (it has numpy, scipy, h5py, pillow, tqdm,

@@ -7,7 +7,7 @@ bundle's wheels into a temporary site folder, then, under one budget of wall tim
 
 1. probes throughput (``--probe`` seconds in all; 0 skips): training images/s at 256 px for each
    --probe-batches in bfloat16 and float32, and inference frames/s on 1920x1080 frames;
-2. trains each style with ``fst.train.train_style`` (the GPU recipe: --image-size crops, the
+2. trains each style with ``fst.training.train.train_style`` (the GPU recipe: --image-size crops, the
    painting at its config's style size, --precision, XLA, the shipped style as the start unless
    --scratch), each stopped by ``time_limit`` so the budget holds;
 3. evaluates the new style and the shipped one on the bundle's val photos at each --eval-sizes
@@ -117,9 +117,9 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s",
                         handlers=[logging.StreamHandler(_Say(args.out))])
-    logging.getLogger("fst.train").setLevel(logging.DEBUG)
+    logging.getLogger("fst.training.train").setLevel(logging.DEBUG)
 
-    from fst.config import TrainConfig
+    from fst.training.config import TrainConfig
 
     names = args.styles or sorted(p.stem for p in (args.bundle / "configs").glob("*.toml"))
     configs = {name: TrainConfig.load(args.bundle / "configs" / f"{name}.toml") for name in names}
@@ -176,8 +176,8 @@ def run_probe(args, config) -> dict:
     """Training images/s per batch size and precision at --image-size, and inference frames/s at 1080p."""
     import numpy as np
 
-    from fst.images import find_images, load_image
-    from fst.train import build_trainer, load_painting
+    from fst.images import find_images, load_image, load_painting
+    from fst.training.train import build_trainer
 
     photos = np.stack([load_image(p)[0] for p in find_images(args.bundle / "photos" / "train")[:32]])
     photos = photos[:, : args.image_size, : args.image_size].astype("float32")
@@ -215,7 +215,7 @@ def probe_inference(args, name: str, deadline: float) -> list[dict]:
 
     from fst.network import build_network
     from fst.styles import get_style
-    from fst.train import _dtype_policy
+    from fst.training.train import _dtype_policy
 
     style = get_style(REPO / "weights" / f"{name}.weights.h5")
     width, height = (int(n) for n in args.probe_frame.split("x"))
@@ -243,7 +243,7 @@ def probe_inference(args, name: str, deadline: float) -> list[dict]:
 def train(args, name: str, config, seconds: float, work: Path):
     """Trains one style for about `seconds` and returns the Style (float16 copy in work/ship)."""
     from fst.styles import copy_style
-    from fst.train import train_style
+    from fst.training.train import train_style
 
     shipped = REPO / "weights" / f"{name}.weights.h5"
     init = "" if args.scratch or not shipped.is_file() else str(shipped)

@@ -32,11 +32,11 @@ from PIL import Image
 
 from fst import styles
 from fst.files import write_atomic
-from fst.images import encode, find_images, load_image
-from fst.inference import stylize_array
-from fst.losses import content_loss, style_loss
-from fst.optimize import optimize
-from fst.train import load_painting
+from fst.gatys import optimize
+from fst.images import encode, find_images, load_image, load_painting
+from fst.inference import stylize
+from fst.training.losses import content_loss, style_loss
+from fst.training.objective import LossConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TERMS = ("total", "content", "style", "tv")
@@ -53,9 +53,10 @@ class Strength:
     and how much of the photo's content they kept (retention), on one fixed VGG19 objective."""
 
     def __init__(self, painting: Path, vgg_weights: str | None):
-        from fst.losses import PerceptualLoss
+        from fst.training.losses import PerceptualLoss
 
-        self.loss = PerceptualLoss([RETENTION_LAYER], COLOUR_LAYERS + STROKE_LAYERS, vgg_weights=vgg_weights)
+        layers = LossConfig(content_layers=[RETENTION_LAYER], style_layers=list(COLOUR_LAYERS + STROKE_LAYERS))
+        self.loss = PerceptualLoss(layers, vgg_weights)
         self.loss.set_style(load_painting(str(painting), STRENGTH_PAINTING_SIZE))
 
     def _distances(self, image: np.ndarray) -> tuple[list, float, float]:
@@ -96,12 +97,12 @@ def painting_path(style: styles.Style, paintings: Path) -> Path:
 
 def objective_of(style: styles.Style, painting: Path, vgg_weights: str | None):
     """The style's training objective as a PerceptualLoss with its style targets set, and its options."""
-    from fst.losses import PerceptualLoss
+    from fst.training.losses import PerceptualLoss
 
     cfg = style.meta.get("training", {})
     options = {k: cfg[k] for k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
                                    "style_layer_weights", "pooling") if k in cfg}
-    loss = PerceptualLoss(**options, vgg_weights=vgg_weights)
+    loss = PerceptualLoss(LossConfig(**options), vgg_weights)
     loss.set_style(load_painting(str(painting), cfg.get("style_size", 512)))
     return loss, options, cfg.get("style_size", 512)
 
@@ -152,11 +153,11 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
     loss, options, style_size = objective_of(style, painting, args.vgg_weights)
     strength = Strength(painting, args.vgg_weights)
     fast, gatys, seconds_fast, seconds_gatys, sheet = [], [], [], [], []
-    stylize_array(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
+    stylize(np.zeros((args.size, args.size, 3), np.uint8), style)  # load and compile once, untimed
     for i, path in enumerate(photos):
         photo = resize_short_side(load_image(path)[0], args.size)
         started = time.perf_counter()
-        out = stylize_array(photo, style)
+        out = stylize(photo, style)
         seconds_fast.append(time.perf_counter() - started)
         fast.append(terms_of(loss, photo, out))
         row = [photo, out]

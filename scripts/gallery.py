@@ -17,7 +17,7 @@ from pathlib import Path
 from fst import styles
 from fst.files import write_atomic
 from fst.images import encode, load_image
-from fst.inference import stylize_array
+from fst.inference import stylize
 
 GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"
 
@@ -33,7 +33,7 @@ def render(style_list: list[styles.Style], photo: Path, out: Path) -> str:
              "of astronaut Eileen Collins.", "", f"![photo]({Path(os.path.relpath(photo, out)).as_posix()})", "",
              "| style | painting | |", "| --- | --- | --- |"]
     for style in style_list:
-        write_atomic(encode(stylize_array(rgb, style), "JPEG", quality=90), out / f"{style.name}.jpg")
+        write_atomic(encode(stylize(rgb, style), "JPEG", quality=90), out / f"{style.name}.jpg")
         credit = ", ".join(x for x in (f"*{style.title}*" if style.title else "", style.artist, style.year) if x)
         licence = f" ({style.license})" if style.license else ""
         lines.append(f"| `{style.name}` | {credit}{licence} | ![{style.name}]({style.name}.jpg) |")

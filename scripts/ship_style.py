@@ -16,7 +16,7 @@ import numpy as np
 
 from fst import styles
 from fst.images import find_images, load_image, resize_long_side
-from fst.inference import stylize_array
+from fst.inference import stylize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def compare(a: styles.Style, b: styles.Style, photos: list[Path], size: int) -> 
     diffs = []
     for photo in photos:
         rgb = resize_long_side(load_image(photo)[0], size)
-        diffs.append(np.abs(stylize_array(rgb, a).astype(np.int16) - stylize_array(rgb, b)).ravel())
+        diffs.append(np.abs(stylize(rgb, a).astype(np.int16) - stylize(rgb, b)).ravel())
     d = np.concatenate(diffs)
     return int(d.max()), float(d.mean()), float((d > 2).mean())
 

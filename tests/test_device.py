@@ -7,7 +7,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, as in fst.training.config
+    import tomli as tomllib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +48,7 @@ def no_tensorflow(tmp_path_factory):
 
 def test_cut_vgg_file_gives_the_full_files_features(tmp_path):
     from fst.errors import FstError
-    from fst.vgg import build_vgg, save_cut
+    from fst.training.vgg import build_vgg, save_cut
 
     save_cut(VGG, tmp_path / "cut.h5", "block5_conv1")
     assert (tmp_path / "cut.h5").stat().st_size < 0.35 * VGG.stat().st_size

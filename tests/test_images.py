@@ -8,12 +8,19 @@ from PIL import Image
 
 from fst import images
 from fst.errors import FstError
+from fst.files import write_atomic
+
+
+def save_image(rgb, dst, alpha=None, quality=95, src=None, overwrite=False):
+    """Writes an image the way `fst run` does: destination checked first, then an atomic write."""
+    fmt = images.check_destination(dst, src, overwrite)
+    write_atomic(images.encode(rgb, fmt, alpha, quality), dst)
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".bmp", ".tif"])
 def test_formats_roundtrip(tmp_path, photo_array, ext):
     path = tmp_path / f"photo{ext}"
-    images.save_image(photo_array, path, quality=98)
+    save_image(photo_array, path, quality=98)
     rgb, alpha = images.load_image(path)
     assert rgb.shape == photo_array.shape and rgb.dtype == np.uint8 and alpha is None
     assert np.abs(rgb.astype(int) - photo_array).mean() < 3
@@ -48,8 +55,8 @@ def test_modes_become_rgb(tmp_path, photo_array, mode):
 
 def test_alpha_is_kept_on_formats_that_carry_it(tmp_path, photo_array):
     alpha = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))
-    images.save_image(photo_array[:64, :64], tmp_path / "a.png", alpha=alpha)
-    images.save_image(photo_array[:64, :64], tmp_path / "a.jpg", alpha=alpha)
+    save_image(photo_array[:64, :64], tmp_path / "a.png", alpha=alpha)
+    save_image(photo_array[:64, :64], tmp_path / "a.jpg", alpha=alpha)
     _, png_alpha = images.load_image(tmp_path / "a.png")
     _, jpg_alpha = images.load_image(tmp_path / "a.jpg")
     np.testing.assert_array_equal(png_alpha, alpha)
@@ -92,7 +99,7 @@ def test_failed_write_leaves_no_file(tmp_path, photo_array, monkeypatch):
 
     monkeypatch.setattr(os, "replace", explode)
     with pytest.raises(FstError, match="No space left"):
-        images.save_image(photo_array, dst)
+        save_image(photo_array, dst)
     assert list(dst.parent.iterdir()) == []
 
 
@@ -105,7 +112,7 @@ def test_interrupted_write_leaves_no_file_and_keeps_old(tmp_path, photo_array, m
 
     monkeypatch.setattr(os, "fsync", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        images.save_image(photo_array, dst)
+        save_image(photo_array, dst)
     assert dst.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
 
@@ -113,11 +120,11 @@ def test_interrupted_write_leaves_no_file_and_keeps_old(tmp_path, photo_array, m
 def test_output_permissions_follow_umask_or_the_replaced_file(tmp_path, photo_array):
     old = os.umask(0o022)
     try:
-        images.save_image(photo_array, tmp_path / "new.png")
+        save_image(photo_array, tmp_path / "new.png")
         replaced = tmp_path / "old.png"
         replaced.write_bytes(b"previous")
         replaced.chmod(0o640)
-        images.save_image(photo_array, replaced)
+        save_image(photo_array, replaced)
     finally:
         os.umask(old)
     assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o644
@@ -126,27 +133,27 @@ def test_output_permissions_follow_umask_or_the_replaced_file(tmp_path, photo_ar
 
 def test_never_overwrites_source_unless_asked(tmp_path, photo_array):
     src = tmp_path / "photo.png"
-    images.save_image(photo_array, src)
+    save_image(photo_array, src)
     before = src.read_bytes()
     with pytest.raises(FstError, match="--overwrite"):
-        images.save_image(photo_array[::-1], src, src=src)
+        save_image(photo_array[::-1], src, src=src)
     assert src.read_bytes() == before
-    images.save_image(photo_array[::-1], src, src=src, overwrite=True)
+    save_image(photo_array[::-1], src, src=src, overwrite=True)
     assert src.read_bytes() != before
 
 
 def test_unknown_extension_and_unwritable_destination(tmp_path, photo_array):
     with pytest.raises(FstError, match="no image writer"):
-        images.save_image(photo_array, tmp_path / "x.xyz")
+        save_image(photo_array, tmp_path / "x.xyz")
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     with pytest.raises(FstError, match="cannot write"):
-        images.save_image(photo_array, blocker / "x.png")
+        save_image(photo_array, blocker / "x.png")
 
 
 def test_as_pixels_takes_paths_pil_images_and_arrays(tmp_path, photo_array):
     path = tmp_path / "photo.png"
-    images.save_image(photo_array, path)
+    save_image(photo_array, path)
     for source in (path, str(path), Image.open(path), photo_array, photo_array.astype(np.float32) + 0.2):
         rgb, alpha = images.as_pixels(source)
         assert rgb.dtype == np.uint8 and alpha is None

@@ -1,11 +1,13 @@
 """Stylizing arrays: any size, alignment, tiling, max size, strength, colour preservation."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 import fst
-from fst.inference import preserve_colors
+from fst.images import preserve_colors
 
 
 def periodic_image(h, w, period=16, seed=0):
@@ -115,3 +117,27 @@ def test_stroke_scale_keeps_size_alignment_and_alpha(photo_array, scale):
 def test_stroke_scale_out_of_range_is_an_error(tiny_style, scale):
     with pytest.raises(fst.FstError, match="stroke scale must be between 1 and 64"):
         fst.stylize(np.zeros((8, 8, 3), np.uint8), tiny_style, stroke_scale=scale)
+
+
+def test_bytes_come_back_as_bytes_in_the_input_format(tiny_style, val_photo):
+    data = val_photo.read_bytes()
+    out = fst.stylize(data, tiny_style, max_size=100)
+    assert isinstance(out, bytes) and out[:3] == b"\xff\xd8\xff"  # JPEG in, JPEG out
+    png = fst.stylize(data, tiny_style, max_size=100, format="png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    assert max(decoded.shape[:2]) == 100
+    np.testing.assert_array_equal(decoded, fst.stylize(val_photo, tiny_style, max_size=100))
+
+
+def test_a_runner_stands_in_for_the_network(photo_array):
+    """Anything that maps a padded float batch to pixels can replace the Keras model (fst.runners)."""
+    shapes = []
+
+    def invert(batch):
+        shapes.append(batch.shape)
+        return 255.0 - batch
+
+    image = photo_array[:50, :70]
+    np.testing.assert_array_equal(fst.stylize(image, invert), 255 - image)
+    assert shapes == [(1, 52, 72, 3)] and all(side % 4 == 0 for side in shapes[0][1:3])

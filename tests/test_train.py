@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, as in fst.training.config
+    import tomli as tomllib
 
 import h5py
 import numpy as np
@@ -53,11 +56,12 @@ def read_weights(path):
 
 def held_out_style_loss(weights_path):
     """Mean style term of a style's outputs on held-out val photos (at 64 px)."""
-    from fst.losses import PerceptualLoss
+    from fst.images import load_painting
     from fst.styles import load_model
-    from fst.train import load_painting
+    from fst.training.losses import PerceptualLoss
+    from fst.training.objective import LossConfig
 
-    loss = PerceptualLoss(vgg_weights=str(VGG))
+    loss = PerceptualLoss(LossConfig(style_weight=1.0, tv_weight=0.0), str(VGG))
     loss.set_style(load_painting(str(PAINTING), 128))
     photos = np.stack([np.asarray(Image.open(VAL_PHOTOS / f"{i:06d}.jpg").resize((64, 64)))
                        for i in range(41, 51)]).astype("float32")
@@ -67,8 +71,8 @@ def held_out_style_loss(weights_path):
 
 
 def test_training_lowers_the_losses(tmp_path, photos):
-    from fst.config import TrainConfig
-    from fst.train import train_style
+    from fst.training.config import TrainConfig
+    from fst.training.train import train_style
 
     config = TrainConfig.load(None, name="fall", style_image=str(PAINTING), steps=40, checkpoint_every=10,
                               preview_every=20, image_size=64, batch_size=2, width=0.25, style_size=128, workers=1)
@@ -113,8 +117,9 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
 
     resumed = run_train(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
     assert resumed.returncode == 0, resumed.stderr
-    for a, b in zip(read_weights(tmp_path / "a" / "out" / "t.weights.h5"),
-                    read_weights(tmp_path / "b" / "out" / "t.weights.h5")):
+    first, second = read_weights(tmp_path / "a" / "out" / "t.weights.h5"), read_weights(tmp_path / "b" / "out" / "t.weights.h5")
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -129,7 +134,9 @@ def test_fewer_steps_than_a_lone_checkpoint_exports_it_under_its_own_step(tmp_pa
     assert "checkpoint is at step 4, past steps = 2" in again.stderr
     with open(tmp_path / "again" / "t.toml", "rb") as f:
         assert tomllib.load(f)["figures"]["steps"] == 4
-    for a, b in zip(read_weights(tmp_path / "out" / "t.weights.h5"), read_weights(tmp_path / "again" / "t.weights.h5")):
+    first, second = read_weights(tmp_path / "out" / "t.weights.h5"), read_weights(tmp_path / "again" / "t.weights.h5")
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -169,8 +176,8 @@ def test_jax_backend_trains_data_parallel(tmp_path, photos):
 
 
 def test_bad_photo_is_skipped(tmp_path, photos):
-    from fst.config import TrainConfig
-    from fst.train import train_style
+    from fst.training.config import TrainConfig
+    from fst.training.train import train_style
 
     data = tmp_path / "data"
     shutil.copytree(photos, data)
@@ -184,14 +191,14 @@ def test_bad_photo_is_skipped(tmp_path, photos):
 
 
 def test_stability_batches_are_photos_plus_seeded_noise(photos):
-    from fst.data import PhotoBatches
+    from fst.training.data import PhotoBatches
 
     a = PhotoBatches(photos, 64, 2, steps=3, seed=5, noise=3.0)
     b = PhotoBatches(photos, 64, 2, steps=3, seed=5, start=2, noise=3.0)
     clean, noisy = a[2]
     assert clean.shape == noisy.shape == (2, 64, 64, 3)
     assert 2.5 < float(np.std(noisy - clean)) < 3.5
-    for x, y in zip(a[2], b[0]):
+    for x, y in zip(a[2], b[0], strict=True):
         np.testing.assert_array_equal(x, y)
     assert isinstance(PhotoBatches(photos, 64, 2, steps=3, seed=5)[0], np.ndarray)
 
@@ -217,7 +224,7 @@ def test_one_line_errors(tmp_path, case, reason, photos):
 def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     import keras
 
-    from fst.train import Checkpoint, StopOnNaN
+    from fst.training.train import Checkpoint, StopOnNaN
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     checkpoint = Checkpoint(tmp_path / "c.weights.h5", "x", steps_per_epoch=5, elapsed=0.0)
@@ -239,7 +246,7 @@ def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "worker-0"),
 ])
 def test_only_the_chief_worker_owns_the_run_folder(monkeypatch, tf_config, folder):
-    from fst.train import _worker_folder
+    from fst.training.train import _worker_folder
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     if tf_config:
@@ -250,9 +257,9 @@ def test_only_the_chief_worker_owns_the_run_folder(monkeypatch, tf_config, folde
 def test_init_starts_from_a_trained_style(tmp_path, photos):
     from conftest import make_style
 
-    from fst.config import TrainConfig
+    from fst.training.config import TrainConfig
     from fst.errors import FstError
-    from fst.train import train_style
+    from fst.training.train import train_style
 
     start = make_style("start", tmp_path / "styles", seed=3)
     common = dict(name="tuned", style_image=str(PAINTING), steps=2, checkpoint_every=2, image_size=64, batch_size=2,
@@ -262,7 +269,9 @@ def test_init_starts_from_a_trained_style(tmp_path, photos):
     assert config.fingerprint() != TrainConfig.load(None, learning_rate=0.0, **common).fingerprint()
     tuned = train_style(config, photos, run_dir=tmp_path / "run", out_dir=tmp_path / "out", vgg_weights=str(VGG),
                         verbose=False)
-    for a, b in zip(read_weights(start), read_weights(tuned.weights)):
+    first, second = read_weights(start), read_weights(tuned.weights)
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
     assert tuned.meta["figures"]["steps"] == 2 and tuned.meta["figures"]["init_steps"] == 0
 
@@ -272,14 +281,14 @@ def test_init_starts_from_a_trained_style(tmp_path, photos):
 
 @pytest.mark.parametrize("text,seconds", [("90", 90.0), ("90s", 90.0), ("7m", 420.0), ("1.5h", 5400.0)])
 def test_durations(text, seconds):
-    from fst.config import parse_duration
+    from fst.training.config import parse_duration
 
     assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["x", "-5", "0", "5d", "inf"])
 def test_bad_durations_are_one_line_errors(text):
-    from fst.config import parse_duration
+    from fst.training.config import parse_duration
     from fst.errors import FstError
 
     with pytest.raises(FstError, match="not a positive duration"):
@@ -313,8 +322,8 @@ def test_bfloat16_under_jax_stays_close_to_float32(tmp_path, photos):
     pytest.importorskip("jax")
     script = (
         "import json, sys, keras\n"
-        "from fst.config import TrainConfig\n"
-        "from fst.train import train_style\n"
+        "from fst.training.config import TrainConfig\n"
+        "from fst.training.train import train_style\n"
         "result = {}\n"
         "for policy in ('none', 'mixed_bfloat16'):\n"
         "    config = TrainConfig.load(None, name='p' + policy, style_image=sys.argv[1], steps=3, checkpoint_every=3,\n"

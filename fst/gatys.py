@@ -1,19 +1,20 @@
 """Gatys et al. (2015): optimise an image's pixels so its VGG19 features match a photo's
 content and a painting's Gram matrices.  Slow, needs no training, works for any painting,
-and is the quality reference for the fast networks.  Uses the losses of ``fst.losses``.
+and is the quality reference for the fast networks.  Uses the losses of ``fst.training.losses``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
+from fst import images
 from fst.errors import FstError
 from fst.images import as_pixels, resize_long_side
-from fst.config import CONTENT_LAYERS, CONTENT_WEIGHT, STYLE_LAYERS, STYLE_WEIGHT, TV_WEIGHT
-
+from fst.training.objective import LossConfig
 
 
 def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
@@ -111,15 +112,9 @@ def optimize(
     content,
     style,
     *,
+    loss: LossConfig | None = None,
     max_size: int = 512,
     style_scale: float = 1.0,
-    content_weight: float = CONTENT_WEIGHT,
-    style_weight: float = STYLE_WEIGHT,
-    tv_weight: float = TV_WEIGHT,
-    content_layers: Sequence[str] = CONTENT_LAYERS,
-    style_layers: Sequence[str] = STYLE_LAYERS,
-    style_layer_weights: Sequence[float] | None = None,
-    pooling: str = "max",
     optimizer: str = "lbfgs",
     iterations: int = 300,
     learning_rate: float = 5.0,
@@ -132,9 +127,12 @@ def optimize(
     vgg_weights: str | None = None,
     progress: bool = True,
     history: list | None = None,
+    **loss_options,
 ) -> np.ndarray:
     """Stylizes `content` with `style` by optimising the pixels; returns uint8 RGB.
 
+    The objective is ``loss`` (``fst.training.objective.LossConfig``: Gatys et al.'s by default), or
+    LossConfig's fields given as keywords (``style_weight=200``, ``content_layers=["relu4_2"]``).
     The output's longer side is ``max_size`` (never larger than the photo);
     the painting is resized so its longer side is ``style_scale`` times the
     output's.  ``optimizer`` is "lbfgs" (scipy's L-BFGS-B, pixels bounded to
@@ -144,18 +142,21 @@ def optimize(
     ``checkpoint(iteration, image)`` is called every ``checkpoint_every``
     iterations; ``history`` collects each iteration's loss terms.
     """
-    if content_weight == 0 and style_weight == 0 and tv_weight == 0:
+    unknown = sorted(set(loss_options) - {f.name for f in dataclasses.fields(LossConfig)})
+    if unknown:
+        raise FstError(f"unknown optimize options: {', '.join(unknown)}")
+    loss = dataclasses.replace(loss, **loss_options) if loss else LossConfig(**loss_options)
+    if loss.content_weight == 0 and loss.style_weight == 0 and loss.tv_weight == 0:
         raise FstError("all loss weights are zero: nothing to optimise")
     if optimizer not in ("lbfgs", "adam"):
         raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
     if iterations < 1:
         raise FstError(f"iterations must be at least 1, not {iterations}")
-    from fst.losses import PerceptualLoss
+    from fst.training.losses import PerceptualLoss
 
     photo = as_pixels(content, "content")[0]
     painting = as_pixels(style, "style")[0]
-    loss = PerceptualLoss(content_layers, style_layers, style_layer_weights, content_weight, style_weight,
-                          tv_weight, pooling, vgg_weights)
+    loss = PerceptualLoss(loss, vgg_weights)
 
     size = min(max_size, max(photo.shape[:2]))
     stages = [(coarse_size, iterations // 2), (size, iterations - iterations // 2)] if (
@@ -183,7 +184,7 @@ def optimize(
             bar.update(1)
             bar.set_postfix(loss=f"{terms['total']:.4g}")
             if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0:
-                checkpoint(done, np.clip(np.round(x), 0, 255).astype(np.uint8))
+                checkpoint(done, images.to_uint8(x))
 
         x0 = x0.astype(np.float32)
         if optimizer == "lbfgs":
@@ -192,7 +193,5 @@ def optimize(
             image = _run_adam(fn, x0, stage_iterations, learning_rate, on_iteration)
     bar.close()
     if preserve_color:
-        from fst.inference import preserve_colors
-
-        image = preserve_colors(image, resize_long_side(photo, size))
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+        image = images.preserve_colors(image, resize_long_side(photo, size))
+    return images.to_uint8(image)

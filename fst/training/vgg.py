@@ -16,11 +16,11 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from fst.config import VGG_WEIGHTS_FILE
 from fst.errors import FstError
 from fst.files import atomic_path
 
-WEIGHTS_FILE = VGG_WEIGHTS_FILE
+#: The ImageNet VGG19 weights file that Keras downloads for VGG19(include_top=False).
+WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_ENV = "FST_VGG19_WEIGHTS"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 BLOCK_SIZES = (2, 2, 4, 4, 4)

@@ -3,7 +3,7 @@
 Content: mean squared difference of VGG19 features.  Style: mean squared
 difference of Gram matrices (normalised by C*H*W), weighted per layer and
 summed.  Total variation: mean squared difference of neighbouring pixels.
-Shared by training (``fst.train``) and the pixel optimiser (``fst.optimize``).
+Shared by training (``fst.training.train``) and the pixel optimiser (``fst.gatys``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from fst.config import CONTENT_LAYERS, STYLE_LAYERS
-from fst.vgg import build_vgg, layer_name
-
+from fst.training.objective import LossConfig
+from fst.training.vgg import build_vgg, layer_name
 
 
 def gram_matrix(features):
@@ -56,29 +55,15 @@ class PerceptualLoss(keras.layers.Layer):
     already multiplied by its weight) and their total.
     """
 
-    def __init__(
-        self,
-        content_layers: Sequence[str] = CONTENT_LAYERS,
-        style_layers: Sequence[str] = STYLE_LAYERS,
-        style_layer_weights: Sequence[float] | None = None,
-        content_weight: float = 1.0,
-        style_weight: float = 1.0,
-        tv_weight: float = 0.0,
-        pooling: str = "max",
-        vgg_weights: str | None = None,
-        **kwargs,
-    ):
+    def __init__(self, config: LossConfig | None = None, vgg_weights: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.content_layers = [layer_name(n) for n in content_layers]
-        self.style_layers = [layer_name(n) for n in style_layers]
-        weights = list(style_layer_weights) if style_layer_weights is not None else [1.0] * len(self.style_layers)
-        if len(weights) != len(self.style_layers):
-            from fst.errors import FstError
-
-            raise FstError(f"{len(weights)} style layer weights for {len(self.style_layers)} style layers")
-        self.style_layer_weights = weights
-        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
-        self.vgg = build_vgg(self.content_layers + self.style_layers, pooling, vgg_weights)
+        self.config = config = config or LossConfig()
+        self.content_layers = [layer_name(n) for n in config.content_layers]
+        self.style_layers = [layer_name(n) for n in config.style_layers]
+        self.style_layer_weights = list(config.style_layer_weights)
+        self.content_weight, self.style_weight, self.tv_weight = (config.content_weight, config.style_weight,
+                                                                  config.tv_weight)
+        self.vgg = build_vgg(self.content_layers + self.style_layers, config.pooling, vgg_weights)
         # The content targets need only the layers up to the deepest content layer.
         self.content_vgg = keras.Model(self.vgg.input, self.vgg.outputs[: len(self.content_layers)])
         self.target_grams: list[np.ndarray] | None = None

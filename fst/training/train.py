@@ -21,9 +21,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from fst.config import TrainConfig, parse_duration
+from fst.training.config import TrainConfig, parse_duration
 from fst.errors import FstError
 from fst.files import atomic_path, write_atomic
+from fst.images import load_painting
 
 #: The loss terms logged to the CSV, TensorBoard, the progress bar and the style's metadata.
 LOSS_TERMS = ("loss", "content", "style", "tv", "stability")
@@ -115,7 +116,7 @@ def _set_jax_distribution(config: TrainConfig) -> int:
 def _dtype_policy(name: str):
     """Builds the layers made inside under a mixed-precision policy ("none": the current one) and
     restores the global policy after, so later models in the process (evaluation) stay float32.
-    Gram matrices and losses are computed in float32 whatever the policy (``fst.losses``)."""
+    Gram matrices and losses are computed in float32 whatever the policy (``fst.training.losses``)."""
     previous = keras.mixed_precision.global_policy()
     if name != "none":
         keras.mixed_precision.set_global_policy(name)
@@ -123,13 +124,6 @@ def _dtype_policy(name: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def load_painting(path: str, size: int) -> np.ndarray:
-    """The painting as RGB, resized so its longer side is `size`."""
-    from fst.images import load_image, resize_long_side
-
-    return resize_long_side(load_image(path)[0], size)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -253,7 +247,7 @@ class Preview(keras.callbacks.Callback):
 
 
 def _preview_photos(folder: Path, size: int, count: int = 4) -> np.ndarray:
-    from fst.data import random_crop
+    from fst.training.data import random_crop
     from fst.images import find_images, load_image
 
     rng = np.random.default_rng(0)
@@ -305,14 +299,12 @@ def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | 
                   replicas: int = 1) -> StyleTrainer:
     """A compiled StyleTrainer for the config's network, objective, optimizer and precision, with
     untrained weights; `painting` is RGB at the style size."""
-    from fst.losses import PerceptualLoss
+    from fst.training.losses import PerceptualLoss
     from fst.network import build_network
 
     with _dtype_policy(config.mixed_precision):
         network = build_network(config.upsampling, config.width)
-        loss = PerceptualLoss(config.content_layers, config.style_layers, config.style_layer_weights,
-                              config.content_weight, config.style_weight, config.tv_weight,
-                              config.pooling, vgg_weights)
+        loss = PerceptualLoss(config.loss, vgg_weights)
         loss.set_style(painting)
         trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight)
         learning_rate = config.learning_rate
@@ -342,7 +334,7 @@ def train_style(
     ``out_dir`` (default: the user's style folder).  Returns the Style (None
     on a non-chief worker of a multi-worker run, which exports nothing).
     """
-    from fst.data import PhotoBatches
+    from fst.training.data import PhotoBatches
     from fst.styles import get_style, save_style
 
     run_dir = Path(run_dir or Path("runs") / config.name)

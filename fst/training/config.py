@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fst.errors import FstError
+from fst.training.objective import LossConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,15 +20,6 @@ else:
     import tomli as tomllib
 
 
-#: The ImageNet VGG19 weights file that Keras downloads for VGG19(include_top=False).
-VGG_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-
-#: The objective's defaults for the pixel optimiser (Gatys et al.), shared with training unless below.
-CONTENT_WEIGHT = 1.0
-STYLE_WEIGHT = 50.0
-TV_WEIGHT = 10.0
-CONTENT_LAYERS = ("block4_conv2",)
-STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 #: Training's own defaults: content at relu2_2 as in Johnson et al., which keeps more of the photo.
 TRAIN_CONTENT_LAYERS = ("block2_conv2",)
 TRAIN_STYLE_WEIGHT = 0.3
@@ -52,8 +44,11 @@ def parse_duration(text: str | float) -> float:
 
 
 @dataclass
-class TrainConfig:
-    """Everything that defines a trained style; a configs/NAME.toml file sets these keys."""
+class TrainConfig(LossConfig):
+    """Everything that defines a trained style; a configs/NAME.toml file sets these keys.
+
+    The loss keys are LossConfig's (``self.loss``), with training's own defaults below.
+    """
 
     name: str = ""
     style_image: str = ""
@@ -61,16 +56,11 @@ class TrainConfig:
     artist: str = ""
     year: str = ""
     license: str = ""
-    # Loss
-    content_weight: float = CONTENT_WEIGHT
+    # Loss (training's defaults; the other loss keys are LossConfig's)
     style_weight: float = TRAIN_STYLE_WEIGHT
-    tv_weight: float = TV_WEIGHT
+    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
     stability_weight: float = STABILITY_WEIGHT
     stability_noise: float = 3.0
-    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
-    style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
-    style_layer_weights: list[float] = field(default_factory=lambda: [1.0] * len(STYLE_LAYERS))
-    pooling: str = "max"
     style_size: int = 512
     # Data and optimisation
     image_size: int = 256
@@ -151,6 +141,11 @@ class TrainConfig:
             raise FstError(f"lr_schedule must be constant or cosine, not {self.lr_schedule}")
         if self.time_limit:
             parse_duration(self.time_limit)
+
+    @property
+    def loss(self) -> LossConfig:
+        """The perceptual loss this config trains against."""
+        return LossConfig.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

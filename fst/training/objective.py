@@ -1,0 +1,51 @@
+"""The perceptual objective's settings: which VGG19 layers, and how each term is weighted.
+
+One ``LossConfig`` configures ``fst.training.losses.PerceptualLoss`` for Gatys optimisation
+(``fst.gatys``, these defaults) and for training (``TrainConfig`` extends it with its own defaults).
+It lives apart from the losses so that reading it (the CLI's options, a config file) needs no Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from fst.errors import FstError
+
+#: Gatys et al.'s objective, the default of ``fst optimize``: content at relu4_2, style at relu1_1..relu5_1.
+CONTENT_WEIGHT = 1.0
+STYLE_WEIGHT = 50.0
+TV_WEIGHT = 10.0
+CONTENT_LAYERS = ("block4_conv2",)
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+POOLING = ("max", "avg")
+
+
+@dataclass
+class LossConfig:
+    """Content + weighted Gram style + total variation over VGG19 layers (names like block4_conv2 or relu4_2)."""
+
+    content_weight: float = CONTENT_WEIGHT
+    style_weight: float = STYLE_WEIGHT
+    tv_weight: float = TV_WEIGHT
+    content_layers: list[str] = field(default_factory=lambda: list(CONTENT_LAYERS))
+    style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
+    style_layer_weights: list[float] | None = field(default=None, metadata={
+        "element": float, "help": "one weight per style layer (default 1 each)"})
+    pooling: str = field(default="max", metadata={"choices": POOLING})
+
+    def __post_init__(self):
+        if self.style_layer_weights is None:
+            self.style_layer_weights = [1.0] * len(self.style_layers)
+        if len(self.style_layer_weights) != len(self.style_layers):
+            raise FstError(f"{len(self.style_layer_weights)} style layer weights for "
+                           f"{len(self.style_layers)} style layers")
+        if self.pooling not in POOLING:
+            raise FstError(f"pooling must be max or avg, not {self.pooling!r}")
+
+    @classmethod
+    def of(cls, settings: Any) -> "LossConfig":
+        """The loss settings found in a mapping (a style's TOML) or a dataclass (a TrainConfig);
+        the defaults for the rest."""
+        values = settings if isinstance(settings, dict) else vars(settings)
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
