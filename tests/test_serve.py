@@ -161,7 +161,7 @@ def test_preserve_color_keeps_the_photos_chroma(client, photo_bytes):
     ("truncated", 422, "truncated"),
     (png_claiming(100_000, 100_000), 422, "too many pixels"),
     (png_claiming(4000, 1001), 422, "4000x1001"),
-])
+], ids=["empty", "text", "truncated", "bomb", "over-max-pixels"])
 def test_bad_images_are_refused_with_a_json_error(client, photo_bytes, body, status, words):
     if body == "truncated":
         body = photo_bytes[: len(photo_bytes) // 2]

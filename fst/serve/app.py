@@ -38,8 +38,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from fst import images, inference, styles
+from fst import inference, styles
 from fst.errors import FstError
+from fst.runners import Runner, open_runner
 
 log = logging.getLogger("fst.serve")
 
@@ -134,12 +135,10 @@ class Pool:
         return asyncio.wrap_future(future)
 
 
-def stylize_upload(data: bytes, style: styles.Style, params: StylizeParams, fmt: str) -> bytes:
+def stylize_upload(data: bytes, runner: Runner, params: StylizeParams, fmt: str) -> bytes:
     """The server's one call into the stylize pipeline: encoded image in, encoded image out."""
-    rgb, alpha = images.load_image(data, name="upload")
-    out, alpha = inference.stylize_pixels(rgb, alpha, style, max_size=params.max_size, strength=params.strength,
-                                          preserve_color=params.preserve_color)
-    return images.encode(out, fmt, alpha, params.quality)
+    return inference.stylize(data, runner, format=fmt, quality=params.quality, max_size=params.max_size,
+                             strength=params.strength, preserve_color=params.preserve_color)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -246,9 +245,9 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
     served = {name: installed[name] for name in (style_names or installed)}
     if not served:
         raise FstError("no styles are installed (see `fst train-style`)")
-    for style in served.values():
-        styles.load_model(style)
-        inference.stylize_array(np.zeros((16, 16, 3), np.uint8), style)  # builds the predict function
+    runners = {name: open_runner(style) for name, style in served.items()}
+    for runner in runners.values():
+        inference.stylize(np.zeros((16, 16, 3), np.uint8), runner)  # loads the network, builds its predict step
     pool = Pool(limits.workers, limits.queue)
 
     app = FastAPI(title="fst", summary="Fast neural style transfer: stylize images with trained paintings.",
@@ -328,11 +327,10 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
                     raise ApiError(422, _one_line(exc)) from None
             if params.style is None:
                 raise ApiError(422, "style: give the name of a style (GET /api/styles lists them)")
-            style = served.get(params.style)
-            if style is None:
+            if params.style not in served:
                 raise ApiError(404, f"unknown style {params.style!r}; this server has {', '.join(served)}")
             source = check_image(data, limits.max_pixels)
-            fmt = FORMATS[params.format] if params.format else (source if source in CONTENT_TYPES else "PNG")
+            fmt = params.format or next((k for k, v in FORMATS.items() if v == source), "png")
         except ClientDisconnect:
             pool.release()
             return Response(status_code=400)
@@ -340,12 +338,12 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
             pool.release()
             raise
         try:
-            encoded = await pool.run(lambda: stylize_upload(data, style, params, fmt))
+            encoded = await pool.run(lambda: stylize_upload(data, runners[params.style], params, fmt))
         except FstError as exc:
             raise ApiError(422, str(exc)) from None
-        extension = "jpg" if fmt == "JPEG" else fmt.lower()
-        return Response(encoded, media_type=CONTENT_TYPES[fmt], headers={
-            "Content-Disposition": f'inline; filename="{style.name}.{extension}"', "Cache-Control": "no-store"})
+        extension = "jpg" if fmt == "jpeg" else fmt
+        return Response(encoded, media_type=CONTENT_TYPES[FORMATS[fmt]], headers={
+            "Content-Disposition": f'inline; filename="{params.style}.{extension}"', "Cache-Control": "no-store"})
 
     return app
 
