@@ -304,3 +304,17 @@ def test_bad_limits_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--max-upload", "lots"])
     assert "is not a size like 500KB or 20MB" in capsys.readouterr().err
+
+
+def test_two_workers_stylize_at_once_and_agree_with_one(photo_bytes):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = TestClient(create_app([STYLE], Limits(workers=2, queue=2)))
+    query = f"/api/stylize?style={STYLE}&max_size=128&format=png"
+    alone = client.post(query, content=photo_bytes)
+    with ThreadPoolExecutor(4) as clients:
+        together = list(clients.map(lambda _: client.post(query, content=photo_bytes), range(4)))
+    assert alone.status_code == 200 and [r.status_code for r in together] == [200] * 4
+    first = np.asarray(Image.open(io.BytesIO(alone.content)), np.int16)
+    for response in together:
+        assert np.abs(np.asarray(Image.open(io.BytesIO(response.content)), np.int16) - first).max() <= 1
