@@ -318,3 +318,15 @@ def test_two_workers_stylize_at_once_and_agree_with_one(photo_bytes):
     first = np.asarray(Image.open(io.BytesIO(alone.content)), np.int16)
     for response in together:
         assert np.abs(np.asarray(Image.open(io.BytesIO(response.content)), np.int16) - first).max() <= 1
+
+
+def test_an_upload_that_stalls_is_408_and_frees_its_place(app, monkeypatch):
+    monkeypatch.setattr("fst.serve.app.UPLOAD_SECONDS", 0.3)
+
+    async def stalled():
+        yield {"type": "http.request", "body": b"\xff\xd8", "more_body": True}
+        await asyncio.sleep(30)
+
+    status, _, body, _ = asyncio.run(asgi(app, "/api/stylize", f"style={STYLE}", stalled()))
+    assert status == 408 and "not received within 0.3 s" in json.loads(body)["error"]
+    assert app.state.pool.active == 0
