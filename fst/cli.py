@@ -50,6 +50,13 @@ EXAMPLES_STYLES = """examples:
   FST_STYLES_DIR=~/my-styles fst styles
 """
 
+EXAMPLES_SERVE = """examples:
+  fst serve                                   # http://127.0.0.1:8000/ on this machine only
+  fst serve --port 8080 --styles udnie great_wave --max-upload 5MB
+  fst serve --host 0.0.0.0 --workers 2        # share it on the network
+  curl -F image=@photo.jpg "http://127.0.0.1:8000/api/stylize?style=udnie&max_size=512" -o out.jpg
+"""
+
 
 def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-size", type=int, metavar="N",
@@ -154,7 +161,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
     p.add_argument("--vgg-weights", help="path to Keras' VGG19 notop weights file (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
     p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("serve", help="serve the web page and HTTP API (needs: pip install \"fst[serve]\")",
+                       epilog=EXAMPLES_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Load the styles once and serve a page to stylize photos in a browser, "
+                                   "and an HTTP API (POST /api/stylize, GET /api/styles, GET /healthz).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--styles", nargs="+", metavar="NAME", help="serve only these installed styles (default: all)")
+    p.add_argument("--max-upload", type=_byte_size, default="20MB", metavar="SIZE",
+                   help="largest upload, e.g. 500KB, 20MB (default 20MB)")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, metavar="N",
+                   help="largest image in pixels, checked before decoding (default 50000000)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="images stylized at once (default 1)")
+    p.add_argument("--queue", type=int, default=4, metavar="N",
+                   help="requests that may wait for a worker; more get 503 (default 4)")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+def _byte_size(text: str) -> int:
+    """'20MB' -> 20000000 (B, KB, MB, GB, or KiB, MiB, GiB)."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    number = text.rstrip("BbKkMmGgIi ")
+    try:
+        size = float(number) * units[text[len(number):].strip().upper()]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 500KB or 20MB") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1 byte")
+    return int(size)
 
 
 def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
@@ -337,6 +374,22 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print(f"fst: {len(history)} iterations in {time.perf_counter() - started:.1f} s, loss {history[0]['total']:.4g} "
           f"-> {last['total']:.4g} (content {last['content']:.4g}, style {last['style']:.4g}, tv {last['tv']:.4g}) "
           f"-> {dst}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from fst.serve import app
+    except ModuleNotFoundError as exc:
+        raise FstError(f'fst serve needs the web server packages ({exc.name} is missing): '
+                       f'pip install "fst[serve]"') from None
+    for flag, value, least in [("--max-pixels", args.max_pixels, 1), ("--workers", args.workers, 1),
+                               ("--queue", args.queue, 0)]:
+        if value < least:
+            raise FstError(f"{flag} must be at least {least}, not {value}")
+    limits = app.Limits(max_upload=args.max_upload, max_pixels=args.max_pixels, workers=args.workers,
+                        queue=args.queue)
+    app.serve(args.host, args.port, args.styles, limits)
     return 0
 
 

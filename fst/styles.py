@@ -73,6 +73,12 @@ class Style:
         return self.meta.get("license", "")
 
     @property
+    def thumbnail(self) -> Path | None:
+        """A small JPEG of the painting beside the weights (``NAME.jpg``), if there is one."""
+        path = self.weights.with_name(f"{self.name}.jpg")
+        return path if path.is_file() else None
+
+    @property
     def network_options(self) -> dict[str, Any]:
         """The options build_network needs, read from the weights file (falling back to the TOML)."""
         import h5py

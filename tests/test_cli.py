@@ -123,12 +123,14 @@ def test_source_is_protected(tiny_style, tmp_path, val_photo):
 
 
 def test_python_m_fst_and_commands_that_need_no_tensorflow():
-    """`python -m fst` is the command; listing styles, help and the version never load a Keras backend."""
+    """`python -m fst` is the command; listing styles, help and the version never load a Keras backend
+    (nor the web server's packages)."""
     version = subprocess.run([sys.executable, "-m", "fst", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == f"fst {fst.__version__}"
     script = ("import sys\nfrom fst.cli import main\nfor args in (['styles'], ['--help'], ['--version'], "
-              "['run', '--help']):\n    try:\n        main(args)\n    except SystemExit:\n        pass\n"
-              "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n")
+              "['run', '--help'], ['serve', '--help']):\n    try:\n        main(args)\n    except SystemExit:\n"
+              "        pass\nprint(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', 'fastapi', 'uvicorn')"
+              " if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]", done.stdout[-500:] + done.stderr[-500:]
 
