@@ -57,9 +57,13 @@ def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours, transfer only luminance")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1 to 100 (default 95)")
-    p.add_argument("--tile-size", type=int, default=None, metavar="N",
-                   help="stylize images over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
+    _add_tile_size(p, "images")
     _add_stroke_scale(p)
+
+
+def _add_tile_size(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--tile-size", type=int, default=None, metavar="N",
+                   help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
 
 
 def _add_stroke_scale(p: argparse.ArgumentParser) -> None:
@@ -109,12 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip to this time first")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stylize only this many seconds")
     p.add_argument("--codec", help="video encoder, e.g. libx264, libvpx-vp9, mpeg4 (default from the extension)")
-    p.add_argument("--crf", type=int, help="constant quality, lower is better (default 18 for H.264, 31 for VP9)")
+    p.add_argument("--crf", type=int, help="constant quality, lower is better: 0 to 51 for H.264 (default 18), "
+                                           "0 to 63 for VP9 (default 31)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of a folder of frames (default 25)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")
     _add_stroke_scale(p)
+    _add_tile_size(p, "frames")
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty output folder")
     p.set_defaults(func=cmd_video)
 
@@ -281,7 +287,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
                     duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
                     batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
-                    stroke_scale=args.stroke_scale, overwrite=args.overwrite)
+                    stroke_scale=args.stroke_scale, overwrite=args.overwrite,
+                    **({} if args.tile_size is None else {"tile_size": args.tile_size}))
     print(f"fst: {report.frames} frames ({report.width}x{report.height}) in {report.seconds:.1f} s "
           f"({report.fps:.2f} fps), audio {report.audio} -> {args.dst}", file=sys.stderr)
     return 0

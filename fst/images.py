@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fst.errors import FstError
+from fst.files import NAME_MAX
 
 #: Formats whose files can carry an alpha channel.
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}
@@ -147,12 +148,22 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
     fmt = format_for(dst)
     if src is not None and not overwrite and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
         raise FstError(f"{dst}: is the input file; pass --overwrite to replace it")
+    check_writable(dst)
+    return fmt
+
+
+def check_writable(dst: Path | str) -> None:
+    """Checks before any work that dst can be made: its name fits the file system and its nearest
+    existing folder is writable (missing folders are created when the output is written)."""
+    dst = Path(dst)
+    size = len(dst.name.encode())
+    if size > NAME_MAX:
+        raise FstError(f"{dst.name[:24]}...: file name too long ({size} bytes; the limit is {NAME_MAX})")
     existing = dst.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise FstError(f"{dst}: cannot write ({existing} is not a writable folder)")
-    return fmt
 
 
 def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -168,6 +179,22 @@ def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
 def find_images(folder: Path | str) -> list[Path]:
     """Image files below a folder (recursive, sorted), chosen by extension."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files directly in a folder, in name order: the frames of a video."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise FstError(f"{folder}: no image files to use as frames")
+    return files
+
+
+def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) shrunk so the longer side is at most max_size (never enlarged)."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def load_painting(path: str | Path, size: int) -> np.ndarray:
