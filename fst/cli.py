@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 from fst.errors import FstError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES_RUN = """examples:
   fst run great_wave photo.jpg out.jpg
@@ -51,6 +48,17 @@ EXAMPLES_STYLES = """examples:
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' layout and shows every option's default, unless its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, argparse.SUPPRESS) or action.default is False \
+                or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-size", type=int, metavar="N",
                    help="resize so the longer side is at most N pixels (N >= 1) first")
@@ -84,12 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("styles", help="list the installed styles", epilog=EXAMPLES_STYLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="List the shipped styles and your own ($FST_STYLES_DIR), with their credits.")
     p.set_defaults(func=cmd_styles)
 
     p = sub.add_parser("run", help="stylize an image, a folder of images, or stdin", epilog=EXAMPLES_RUN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="Stylize SRC into DST. SRC may be a file, a folder (DST is then a folder) "
                                    "or - for standard input; DST - writes to standard output.")
     p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("video", help="stylize a video (or a folder of frames), keeping its sound",
-                       epilog=EXAMPLES_VIDEO, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXAMPLES_VIDEO, formatter_class=_HelpFormatter,
                        description="Stylize SRC frame by frame into DST. Either may be a folder of frames; "
                                    "a video DST's container comes from its extension "
                                    "(.mp4 .mov .mkv: H.264; .webm: VP9).")
@@ -125,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("train-style", help="train a style for one painting", epilog=EXAMPLES_TRAIN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="Train the transformation network for one painting on a folder of photos, "
                                    "then install it as a style. Every config key can be overridden below.")
     p.add_argument("config", nargs="?", help="a TOML config (see configs/)")
@@ -140,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("optimize", help="stylize by optimising the pixels (Gatys et al.; slow, any painting)",
-                       epilog=EXAMPLES_OPTIMIZE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXAMPLES_OPTIMIZE, formatter_class=_HelpFormatter,
                        description="Optimise an image so its VGG19 features match CONTENT's and its Gram "
                                    "matrices match STYLE's. Needs no trained style.")
     p.add_argument("content", help="the photo")
@@ -148,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output image (format from its extension)")
     p.add_argument("--max-size", type=int, default=512, help="longer side of the output (default 512)")
     p.add_argument("--iterations", type=int, default=300, help="optimiser iterations (default 300)")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="the optimiser")
     p.add_argument("--learning-rate", type=float, default=5.0, help="Adam step in pixel units (default 5)")
-    p.add_argument("--init", choices=["content", "style", "noise"], default="content")
+    p.add_argument("--init", choices=["content", "style", "noise"], default="content",
+                   help="the image the optimisation starts from")
     p.add_argument("--seed", type=int, default=0, help="seed for --init noise")
     p.add_argument("--style-scale", type=float, default=1.0, help="painting size relative to the output")
     p.add_argument("--coarse-size", type=int, help="optimise at this size first, then upscale and continue")
@@ -177,6 +186,9 @@ def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
                                                                  if k in f.metadata}}
         if defaults and default is not None:
             options["help"] = " ".join(filter(None, [f.metadata.get("help"), "(default: %(default)s)"]))
+        elif not defaults:
+            shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
+            options["help"] = " ".join(filter(None, [f.metadata.get("help"), f"(default: the config's, else {shown})"]))
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif isinstance(default, list) or "element" in f.metadata:
@@ -298,7 +310,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
 
+    from fst.backend import load_keras
     from fst.training.config import TrainConfig
+
+    load_keras()
     from fst.training.train import train_style
 
     logging.basicConfig(level=logging.INFO, format="fst: %(message)s")
@@ -321,7 +336,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     import dataclasses
 
     from fst import images
+    from fst.backend import load_keras
     from fst.files import write_atomic
+
+    load_keras()
     from fst.gatys import optimize
     from fst.training.objective import LossConfig
 
@@ -348,6 +366,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fst.backend import quiet_environment
+
+    quiet_environment()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

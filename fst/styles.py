@@ -140,6 +140,9 @@ def load_model(style: str | os.PathLike | Style):
 
 @functools.lru_cache(maxsize=8)
 def _load_model(path: str, mtime_ns: int, size: int):
+    from fst.backend import load_keras
+
+    load_keras()
     from fst.network import build_network
 
     style = Style(Path(path).name[: -len(SUFFIX)], Path(path))
