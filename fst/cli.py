@@ -257,10 +257,16 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
     src, dst = Path(args.src), Path(args.dst)
     if dst.exists() and not dst.is_dir():
         raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
-    files = images.find_images(src)
+    if not dst.exists() and dst.suffix.lower() in images.IMAGE_EXTENSIONS:
+        raise FstError(f"{dst}: is an image file name; with a folder as input, the output must be a folder")
+    suffix = "." + args.format.lstrip(".") if args.format else None
+    if suffix:
+        images.format_for(dst / f"x{suffix}")
+    images.check_writable(dst / "x")
+    inside = dst.resolve()  # a destination inside the source is output, not input, on the next run
+    files = [p for p in images.find_images(src) if not p.resolve().is_relative_to(inside)]
     if not files:
         raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
-    suffix = "." + args.format.lstrip(".") if args.format else None
     failed = 0
     for path in tqdm(files, desc="stylizing", unit="image"):
         out = dst / path.relative_to(src)
@@ -291,11 +297,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    import logging
-
     from fst.video import render
 
-    logging.basicConfig(level=logging.WARNING, format="fst: %(message)s")
     report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
                     duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
                     batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
@@ -308,7 +311,6 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
-    import logging
 
     from fst.backend import load_keras
     from fst.training.config import TrainConfig
@@ -316,7 +318,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     load_keras()
     from fst.training.train import train_style
 
-    logging.basicConfig(level=logging.INFO, format="fst: %(message)s")
     overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig.load(args.config, **overrides)
     style = train_style(config, args.data, run_dir=args.run_dir, out_dir=args.out, vgg_weights=args.vgg_weights,
@@ -365,11 +366,28 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that temporary output is removed as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import logging
+    import signal
+    import warnings
+
     from fst.backend import quiet_environment
 
     quiet_environment()
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "train-style" else logging.WARNING,
+                        format="fst: %(message)s")
+    # Photos of 90 to 180 megapixels open with a Pillow warning; larger ones are a one-line error.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except FstError as exc:
@@ -378,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fst: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("fst: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

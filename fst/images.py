@@ -40,21 +40,46 @@ def as_pixels(image: str | os.PathLike | Image.Image | np.ndarray, what: str = "
               ) -> tuple[np.ndarray, np.ndarray | None]:
     """(uint8 RGB, alpha or None) from a file path, a PIL image or an HxW, HxWx3 or HxWx4 array.
 
-    Float arrays are taken as 0..255 values and clipped; other shapes are a one-line error.
+    A PIL image's EXIF orientation is applied, as for files.  Integer arrays hold 0..255; float
+    arrays hold 0..1 (as in Matplotlib and scikit-image).  Values outside those ranges, other shapes
+    and other kinds of object are a one-line error, never a silently clipped image.
     """
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, Image.Image):
-        return to_rgb_alpha(image)
-    array = np.asarray(image)
+        return to_rgb_alpha(ImageOps.exif_transpose(image))
+    if not isinstance(image, np.ndarray):
+        raise FstError(f"{what}: expected a file path, a PIL image or a numpy array, not {type(image).__name__}")
+    array = image
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
         raise FstError(f"{what}: expected an HxWx3 image, got an array of shape {array.shape}")
-    if array.dtype != np.uint8:
-        array = to_uint8(array)
+    array = _as_uint8(array, what)
     alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
     return np.ascontiguousarray(array[..., :3]), alpha
+
+
+def _as_uint8(array: np.ndarray, what: str) -> np.ndarray:
+    """uint8 pixels from an integer array in 0..255 or a float array in 0..1."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind in "iu":
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise FstError(f"{what}: integer pixel values must be in 0..255, found {low}..{high}")
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise FstError(f"{what}: float pixel values must be finite, found NaN or infinity")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 1:
+            raise FstError(f"{what}: float pixel values must be in 0..1, found {low:g}..{high:g}; "
+                           "pass uint8 for 0..255")
+        return to_uint8(array * 255.0)
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    raise FstError(f"{what}: unsupported pixel type {array.dtype}; use uint8 (0..255) or float (0..1)")
 
 
 def read_file(path: Path | str, name: str | None = None) -> bytes:
@@ -91,6 +116,8 @@ def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.nd
             return to_rgb_alpha(img)
     except UnidentifiedImageError:
         raise FstError(f"{name}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise FstError(f"{name}: too large to open safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FstError(f"{name}: corrupt or truncated image ({exc})") from None
 
@@ -105,7 +132,7 @@ def format_of(data: bytes) -> str:
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = _WRITE_AS.get(img.format, img.format)
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         return "PNG"
     return fmt if fmt in Image.SAVE else "PNG"
 
@@ -143,12 +170,12 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
     Returns the Pillow format to write.
     """
     dst = Path(dst)
+    check_writable(dst)
     if dst.is_dir():
         raise FstError(f"{dst}: is a directory, expected an output file name")
     fmt = format_for(dst)
     if src is not None and not overwrite and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
         raise FstError(f"{dst}: is the input file; pass --overwrite to replace it")
-    check_writable(dst)
     return fmt
 
 

@@ -341,7 +341,6 @@ def train_style(
     worker = _worker_folder()
     if worker is not None:  # every worker checkpoints (identical state) but only the chief's is the run's
         run_dir = run_dir / worker
-    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT
     fingerprint = config.fingerprint()
     steps_per_epoch = min(config.checkpoint_every, config.steps)
@@ -365,6 +364,7 @@ def train_style(
                            cache=config.cache_photos, workers=config.workers, use_multiprocessing=False,
                            max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the photos and the painting are known good
 
     strategy = _strategy(config)
     jax_devices = _set_jax_distribution(config)
