@@ -2,9 +2,9 @@
 
 TensorFlow writes start-up lines straight to file descriptor 2 before its own log level applies
 ("All log messages before absl::InitializeLog() ...", oneDNN and CUDA notes, "failed call to
-cuInit" on a machine without a GPU), which a user reads as errors.  ``quietly`` sets the log levels
-the user has not set and, while Keras loads, holds back those known lines and passes everything
-else through.
+cuInit" on a machine without a GPU), which a user reads as errors.  Unless the user has set
+``TF_CPP_MIN_LOG_LEVEL``, ``load_keras`` sets it and, while Keras loads, holds back those known lines
+and passes everything else through.
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ NOISE = re.compile(
     r"|To enable the following instructions: .* rebuild TensorFlow"
 )
 _loaded = False
+_user_level: bool | None = None  # whether the user set TensorFlow's log level
 
 
 def quiet_environment() -> None:
     """TensorFlow's log level (errors only), unless the user has set one."""
+    global _user_level
+    if _user_level is None:
+        _user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -56,12 +60,13 @@ def quietly() -> Iterator[None]:
 def load_keras():
     """Imports Keras (and its backend) quietly and lets the backend look for devices; returns keras.
 
-    Call it before the first Keras import of a process; later calls only return keras.
+    Call it before the first Keras import of a process; later calls only return keras.  A user who
+    set ``TF_CPP_MIN_LOG_LEVEL`` sees everything TensorFlow writes.
     """
     global _loaded
     if not _loaded:
         quiet_environment()
-        with quietly():
+        with contextlib.nullcontext() if _user_level else quietly():
             import keras
 
             keras.ops.zeros(1)  # the backend looks for devices (CUDA) on its first operation

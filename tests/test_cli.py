@@ -160,6 +160,13 @@ def test_run_prints_nothing_on_stderr(val_photo, tmp_path):
     assert Image.open(tmp_path / "out.jpg").size == Image.open(val_photo).size
 
 
+def test_a_user_log_level_shows_tensorflows_lines():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run([sys.executable, "-c", "from fst.backend import load_keras; load_keras()"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "All log messages before absl::InitializeLog()" in done.stderr, done.stderr
+
+
 def test_held_back_stderr_passes_real_messages_through(capfd):
     """Only the known start-up noise is dropped: anything else written to fd 2 meanwhile still shows."""
     from fst.backend import quietly
