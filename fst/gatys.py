@@ -17,53 +17,6 @@ from fst.images import as_pixels, resize_long_side
 from fst.training.objective import LossConfig
 
 
-def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
-    """Wraps objective(images) -> {"total": ..., ...} into a compiled numpy function
-    x -> (total, d total / d x, terms) for the active Keras backend."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(reduce_retracing=True)
-        def step(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                terms = objective(x)
-            return terms, tape.gradient(terms["total"], x)
-
-        def run(x):
-            terms, grad = step(tf.constant(x))
-            return float(terms["total"]), grad.numpy(), {k: float(v) for k, v in terms.items()}
-
-    elif backend == "jax":
-        import jax
-
-        def total(x):
-            terms = objective(x)
-            return terms["total"], terms
-
-        step = jax.jit(jax.value_and_grad(total, has_aux=True))
-
-        def run(x):
-            (value, terms), grad = step(x)
-            return float(value), np.asarray(grad), {k: float(v) for k, v in terms.items()}
-
-    elif backend == "torch":
-        import torch
-
-        def run(x):
-            tensor = torch.tensor(x, requires_grad=True, device=keras.backend.get_device() or "cpu")
-            terms = objective(tensor)
-            terms["total"].backward()
-            return float(terms["total"]), tensor.grad.cpu().numpy(), {k: float(v) for k, v in terms.items()}
-
-    else:
-        raise FstError(f"the optimiser does not support the {backend} backend")
-    return run
-
-
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
     if init == "content":
         return content.astype(np.float32)
@@ -152,6 +105,7 @@ def optimize(
         raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
     if iterations < 1:
         raise FstError(f"iterations must be at least 1, not {iterations}")
+    from fst.training.backends import value_and_grad
     from fst.training.losses import PerceptualLoss
 
     photo = as_pixels(content, "content")[0]
