@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 from fst.errors import FstError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES_RUN = """examples:
   fst run great_wave photo.jpg out.jpg
@@ -58,15 +55,30 @@ EXAMPLES_SERVE = """examples:
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' layout and shows every option's default, unless its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, argparse.SUPPRESS) or action.default is False \
+                or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-size", type=int, metavar="N",
                    help="resize so the longer side is at most N pixels (N >= 1) first")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours, transfer only luminance")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1 to 100 (default 95)")
-    p.add_argument("--tile-size", type=int, default=None, metavar="N",
-                   help="stylize images over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
+    _add_tile_size(p, "images")
     _add_stroke_scale(p)
+
+
+def _add_tile_size(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--tile-size", type=int, default=None, metavar="N",
+                   help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
 
 
 def _add_stroke_scale(p: argparse.ArgumentParser) -> None:
@@ -87,12 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("styles", help="list the installed styles", epilog=EXAMPLES_STYLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="List the shipped styles and your own ($FST_STYLES_DIR), with their credits.")
     p.set_defaults(func=cmd_styles)
 
     p = sub.add_parser("run", help="stylize an image, a folder of images, or stdin", epilog=EXAMPLES_RUN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="Stylize SRC into DST. SRC may be a file, a folder (DST is then a folder) "
                                    "or - for standard input; DST - writes to standard output.")
     p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
@@ -105,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("video", help="stylize a video (or a folder of frames), keeping its sound",
-                       epilog=EXAMPLES_VIDEO, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXAMPLES_VIDEO, formatter_class=_HelpFormatter,
                        description="Stylize SRC frame by frame into DST. Either may be a folder of frames; "
                                    "a video DST's container comes from its extension "
                                    "(.mp4 .mov .mkv: H.264; .webm: VP9).")
@@ -116,17 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip to this time first")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stylize only this many seconds")
     p.add_argument("--codec", help="video encoder, e.g. libx264, libvpx-vp9, mpeg4 (default from the extension)")
-    p.add_argument("--crf", type=int, help="constant quality, lower is better (default 18 for H.264, 31 for VP9)")
+    p.add_argument("--crf", type=int, help="constant quality, lower is better: 0 to 51 for H.264 (default 18), "
+                                           "0 to 63 for VP9 (default 31)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of a folder of frames (default 25)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")
     _add_stroke_scale(p)
+    _add_tile_size(p, "frames")
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty output folder")
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("train-style", help="train a style for one painting", epilog=EXAMPLES_TRAIN,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="Train the transformation network for one painting on a folder of photos, "
                                    "then install it as a style. Every config key can be overridden below.")
     p.add_argument("config", nargs="?", help="a TOML config (see configs/)")
@@ -141,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("optimize", help="stylize by optimising the pixels (Gatys et al.; slow, any painting)",
-                       epilog=EXAMPLES_OPTIMIZE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXAMPLES_OPTIMIZE, formatter_class=_HelpFormatter,
                        description="Optimise an image so its VGG19 features match CONTENT's and its Gram "
                                    "matrices match STYLE's. Needs no trained style.")
     p.add_argument("content", help="the photo")
@@ -149,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output image (format from its extension)")
     p.add_argument("--max-size", type=int, default=512, help="longer side of the output (default 512)")
     p.add_argument("--iterations", type=int, default=300, help="optimiser iterations (default 300)")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="the optimiser")
     p.add_argument("--learning-rate", type=float, default=5.0, help="Adam step in pixel units (default 5)")
-    p.add_argument("--init", choices=["content", "style", "noise"], default="content")
+    p.add_argument("--init", choices=["content", "style", "noise"], default="content",
+                   help="the image the optimisation starts from")
     p.add_argument("--seed", type=int, default=0, help="seed for --init noise")
     p.add_argument("--style-scale", type=float, default=1.0, help="painting size relative to the output")
     p.add_argument("--coarse-size", type=int, help="optimise at this size first, then upscale and continue")
@@ -163,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("serve", help="serve the web page and HTTP API (needs: pip install \"fst[serve]\")",
-                       epilog=EXAMPLES_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXAMPLES_SERVE, formatter_class=_HelpFormatter,
                        description="Load the styles once and serve a page to stylize photos in a browser, "
                                    "and an HTTP API (POST /api/stylize, GET /api/styles, GET /healthz).")
     p.add_argument("--host", default="127.0.0.1",
@@ -196,7 +211,8 @@ def _byte_size(text: str) -> int:
 
 def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
     """One --option per field of a config dataclass. With ``defaults`` the options default to the
-    fields' defaults; without, to None, so that only what the user gives overrides a config file."""
+    fields' defaults (shown in --help); without, to None, so that only what the user gives overrides
+    a config file."""
     import dataclasses
 
     for f in dataclasses.fields(cls):
@@ -206,8 +222,9 @@ def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         options = {"default": default if defaults else None, **{k: f.metadata[k] for k in ("help", "choices")
                                                                  if k in f.metadata}}
-        if defaults and default is not None:
-            options["help"] = " ".join(filter(None, [f.metadata.get("help"), "(default: %(default)s)"]))
+        elif not defaults:
+            shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
+            options["help"] = " ".join(filter(None, [f.metadata.get("help"), f"(default: the config's, else {shown})"]))
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif isinstance(default, list) or "element" in f.metadata:
@@ -276,10 +293,16 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
     src, dst = Path(args.src), Path(args.dst)
     if dst.exists() and not dst.is_dir():
         raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
-    files = images.find_images(src)
+    if not dst.exists() and dst.suffix.lower() in images.IMAGE_EXTENSIONS:
+        raise FstError(f"{dst}: is an image file name; with a folder as input, the output must be a folder")
+    suffix = "." + args.format.lstrip(".") if args.format else None
+    if suffix:
+        images.format_for(dst / f"x{suffix}")
+    images.check_writable(dst / "x")
+    inside = dst.resolve()  # a destination inside the source is output, not input, on the next run
+    files = [p for p in images.find_images(src) if not p.resolve().is_relative_to(inside)]
     if not files:
         raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
-    suffix = "." + args.format.lstrip(".") if args.format else None
     failed = 0
     for path in tqdm(files, desc="stylizing", unit="image"):
         out = dst / path.relative_to(src)
@@ -310,15 +333,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    import logging
-
     from fst.video import render
 
-    logging.basicConfig(level=logging.WARNING, format="fst: %(message)s")
     report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
                     duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
                     batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
-                    stroke_scale=args.stroke_scale, overwrite=args.overwrite)
+                    stroke_scale=args.stroke_scale, overwrite=args.overwrite,
+                    **({} if args.tile_size is None else {"tile_size": args.tile_size}))
     print(f"fst: {report.frames} frames ({report.width}x{report.height}) in {report.seconds:.1f} s "
           f"({report.fps:.2f} fps), audio {report.audio} -> {args.dst}", file=sys.stderr)
     return 0
@@ -326,12 +347,13 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
-    import logging
 
+    from fst.quiet import load_keras
     from fst.training.config import TrainConfig
+
+    load_keras()
     from fst.training.train import train_style
 
-    logging.basicConfig(level=logging.INFO, format="fst: %(message)s")
     overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig.load(args.config, **overrides)
     style = train_style(config, args.data, run_dir=args.run_dir, out_dir=args.out, vgg_weights=args.vgg_weights,
@@ -352,6 +374,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     from fst import images
     from fst.files import write_atomic
+    from fst.quiet import load_keras
+
+    load_keras()
     from fst.gatys import optimize
     from fst.training.objective import LossConfig
 
@@ -393,8 +418,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that temporary output is removed as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import logging
+    import signal
+    import warnings
+
+    from fst.quiet import quiet_environment
+
+    quiet_environment()
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "train-style" else logging.WARNING,
+                        format="fst: %(message)s")
+    # Photos of 90 to 180 megapixels open with a Pillow warning; larger ones are a one-line error.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except FstError as exc:
@@ -403,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fst: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("fst: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

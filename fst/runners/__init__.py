@@ -43,4 +43,7 @@ def as_runner(style_or_runner) -> Runner:
     """A runner as given, or the Keras runner of a style given by name, path or Style."""
     if isinstance(style_or_runner, (str, os.PathLike, styles.Style)):
         return open_runner(style_or_runner)
+    if not callable(style_or_runner):
+        raise FstError(f"style: expected a style name, a .weights.h5 path, a Style or a runner, "
+                       f"not {type(style_or_runner).__name__}")
     return style_or_runner
