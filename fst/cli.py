@@ -222,7 +222,7 @@ def _add_fields(group, cls, defaults: bool, skip: tuple[str, ...] = ()) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         options = {"default": default if defaults else None, **{k: f.metadata[k] for k in ("help", "choices")
                                                                  if k in f.metadata}}
-        elif not defaults:
+        if not defaults:
             shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
             options["help"] = " ".join(filter(None, [f.metadata.get("help"), f"(default: the config's, else {shown})"]))
         if isinstance(default, bool):
