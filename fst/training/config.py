@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fst.errors import FstError
-from fst.training.objective import LossConfig
+from fst.training.objective import HELP, LossConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,8 +58,9 @@ class TrainConfig(LossConfig):
     year: str = ""
     license: str = ""
     # Loss (training's defaults; the other loss keys are LossConfig's)
-    style_weight: float = TRAIN_STYLE_WEIGHT
-    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
+    style_weight: float = field(default=TRAIN_STYLE_WEIGHT, metadata={"help": HELP["style_weight"]})
+    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS),
+                                      metadata={"help": HELP["content_layers"]})
     stability_weight: float = STABILITY_WEIGHT
     stability_noise: float = 3.0
     style_size: int = 512
