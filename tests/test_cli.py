@@ -199,8 +199,9 @@ def test_every_option_shows_its_default():
     assert not missing, missing
 
 
-def test_images_of_many_sizes_compile_once(val_photo):
-    """One compiled function for every image size: no retracing (nor its warnings) per size."""
+def test_images_of_many_sizes_give_the_same_pixels(val_photo):
+    """One compiled function serves every image size (tests/test_tiling.py checks that nothing is
+    traced again); the pixels do not depend on what ran before."""
     from fst.runners import open_runner
 
     photo = np.asarray(Image.open(val_photo).convert("RGB"))
@@ -209,6 +210,5 @@ def test_images_of_many_sizes_compile_once(val_photo):
     for h, w in [(64, 80), (96, 52), (100, 120), (130, 70)]:
         out = fst.stylize(photo[:h, :w], runner)
         assert out.shape == (h, w, 3)
-    assert runner._compiled.experimental_get_tracing_count() == 1
     assert np.abs(out.astype(int) - fst.stylize(photo[:130, :70], runner)).max() == 0
-    assert np.abs(first.astype(int) - fst.stylize(photo[:100, :120], runner)).max() <= 1  # eager, then compiled
+    assert np.abs(first.astype(int) - fst.stylize(photo[:100, :120], runner)).max() <= 1
