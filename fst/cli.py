@@ -42,6 +42,17 @@ EXAMPLES_VIDEO = """examples:
 Timestamps, the rotation tag and the sound are kept (sound copied when the container allows).
 """
 
+EXAMPLES_EXPORT = """examples:
+  fst export starry_night                          # starry_night.onnx in the current folder
+  fst export starry_night --format openvino -o models/starry_night.xml
+  fst export great_wave --format litert            # great_wave.tflite for a phone
+  fst export great_wave --format saved_model       # great_wave_saved_model/ for TensorFlow Serving
+  fst export great_wave --format openvino --precision int8 --calibration photos/
+  fst run starry_night.onnx photo.jpg out.jpg      # runs on ONNX Runtime, without TensorFlow
+
+The model takes and returns NHWC float32 RGB pixels in 0..255 (H and W multiples of 4, >= 16).
+"""
+
 EXAMPLES_STYLES = """examples:
   fst styles
   FST_STYLES_DIR=~/my-styles fst styles
@@ -81,6 +92,14 @@ def _add_tile_size(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
 
 
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from fst.runners import RUNTIMES
+
+    p.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="what runs the network (default: keras, or the runtime of an exported .onnx/.xml "
+                        "STYLE); onnx and openvino export a named style once into your cache folder")
+
+
 def _add_stroke_scale(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stroke-scale", type=float, default=1.0, metavar="K",
                    help="paint strokes K times larger (1 to 64; default 1): for large photos, where the "
@@ -107,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_HelpFormatter,
                        description="Stylize SRC into DST. SRC may be a file, a folder (DST is then a folder) "
                                    "or - for standard input; DST - writes to standard output.")
-    p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
+    p.add_argument("style", help="a style name (see 'fst styles'), a .weights.h5 file, or an exported .onnx/.xml")
     p.add_argument("src", help="input image, folder of images, or -")
     p.add_argument("dst", help="output image (format from its extension), folder, or -")
     _add_image_options(p)
+    _add_runtime(p)
     p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
     p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
                                                   "(default: png for -, the input's own for folders)")
@@ -121,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Stylize SRC frame by frame into DST. Either may be a folder of frames; "
                                    "a video DST's container comes from its extension "
                                    "(.mp4 .mov .mkv: H.264; .webm: VP9).")
-    p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
+    p.add_argument("style", help="a style name (see 'fst styles'), a .weights.h5 file, or an exported .onnx/.xml")
     p.add_argument("src", help="input video, or a folder of frames (in name order)")
     p.add_argument("dst", help="output video, or a folder for PNG frames")
     p.add_argument("--max-size", type=int, metavar="N", help="shrink frames so the longer side is at most N first")
@@ -136,8 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")
     _add_stroke_scale(p)
     _add_tile_size(p, "frames")
+    _add_runtime(p)
     p.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty output folder")
     p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("export", help="export a style for ONNX, OpenVINO, LiteRT or TensorFlow Serving",
+                       epilog=EXAMPLES_EXPORT, formatter_class=_HelpFormatter,
+                       description="Export STYLE's network with its credits in the file's metadata. Height, "
+                                   "width and batch stay dynamic.")
+    p.add_argument("style", help="a style name (see 'fst styles') or a path to a .weights.h5 file")
+    p.add_argument("-o", "--output", help="the file (a folder for saved_model); default NAME.onnx, NAME.xml, "
+                                          "NAME.tflite or NAME_saved_model in the current folder")
+    p.add_argument("--format", default="onnx", help="onnx (default), openvino, litert or saved_model")
+    p.add_argument("--precision", default="float32",
+                   help="float32 (default) or int8 (onnx and openvino; needs --calibration)")
+    p.add_argument("--calibration", metavar="FOLDER", help="photos whose activations set the int8 ranges "
+                                                           "(up to 16 are used)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("train-style", help="train a style for one painting", epilog=EXAMPLES_TRAIN,
                        formatter_class=_HelpFormatter,
@@ -323,7 +358,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fst import inference, runners
 
     options = _image_options(args)
-    runner = runners.open_runner(args.style)
+    runner = runners.open_runner(args.style, args.runtime)
     if args.src == "-" or args.dst == "-":
         return _run_stdio(args, runner, options)
     if Path(args.src).is_dir():
@@ -333,15 +368,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
+    from fst.runners import open_runner
     from fst.video import render
 
-    report = render(args.style, args.src, args.dst, max_size=args.max_size, start=args.start,
+    report = render(open_runner(args.style, args.runtime), args.src, args.dst, max_size=args.max_size, start=args.start,
                     duration=args.duration, codec=args.codec, crf=args.crf, fps=args.fps,
                     batch_size=args.batch_size, strength=args.strength, preserve_color=args.preserve_color,
                     stroke_scale=args.stroke_scale, overwrite=args.overwrite,
                     **({} if args.tile_size is None else {"tile_size": args.tile_size}))
     print(f"fst: {report.frames} frames ({report.width}x{report.height}) in {report.seconds:.1f} s "
           f"({report.fps:.2f} fps), audio {report.audio} -> {args.dst}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from fst.export import export
+
+    path = export(args.style, args.output, format=args.format, precision=args.precision,
+                  calibration=args.calibration)
+    print(f"exported {args.style} as {args.format} ({args.precision}) to {path}")
     return 0
 
 

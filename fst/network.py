@@ -128,14 +128,30 @@ class ResidualBlock(layers.Layer):
         return {**super().get_config(), "filters": self.filters}
 
 
-def upsample(filters: int, mode: str, name: str) -> keras.Sequential:
+@keras.saving.register_keras_serializable(package="fst")
+class NearestUpsampling2D(layers.Layer):
+    """Nearest-neighbour x2: the same pixels as ``UpSampling2D``, whose two repeats lose the channel
+    count in a TensorFlow graph of unknown height and width (LiteRT then needs TensorFlow's own
+    ops for the next convolution). A reshape, a broadcast and a reshape, with the channel count spelled out."""
+
+    def call(self, x):
+        n, h, w, c = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2], x.shape[-1]
+        x = ops.broadcast_to(ops.reshape(x, (n, h, 1, w, 1, c)), (n, h, 2, w, 2, c))
+        return ops.reshape(x, (n, 2 * h, 2 * w, c))
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else 2 * n
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+
+def upsample(filters: int, mode: str, name: str, portable: bool = False) -> keras.Sequential:
     """Doubles height and width: a stride-2 transpose conv, or nearest x2 and a 3x3 conv."""
     if mode == "transpose":
         return keras.Sequential(
             [layers.Conv2DTranspose(filters, 3, 2, padding="same", kernel_initializer=kernel_init())], name=name
         )
     return keras.Sequential(
-        [layers.UpSampling2D(2, interpolation="nearest"), ReflectionPadding2D(1),
+        [NearestUpsampling2D() if portable else layers.UpSampling2D(2, interpolation="nearest"), ReflectionPadding2D(1),
          layers.Conv2D(filters, 3, kernel_initializer=kernel_init())],
         name=name,
     )
@@ -155,11 +171,14 @@ class PixelRange(layers.Layer):
         return out if training else ops.clip(out, 0.0, 255.0)
 
 
-def build_network(upsampling: str = "transpose", width: float = 1.0, name: str = "transformer") -> keras.Model:
+def build_network(upsampling: str = "transpose", width: float = 1.0, name: str = "transformer",
+                  portable: bool = False) -> keras.Model:
     """Builds the transformation network for images of any size (a multiple of 4).
 
     ``upsampling`` is "transpose" (the paper) or "resize" (free of checkerboard
-    artifacts); ``width`` scales every layer's channel count.
+    artifacts); ``width`` scales every layer's channel count. ``portable`` builds the
+    same network (same weights in the same order, see ``fst.export``) from ops that every
+    export format has: a plain Conv2D output layer and one resize op per upsampling.
     """
     if upsampling not in UPSAMPLING_MODES:
         raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, not {upsampling!r}")
@@ -172,9 +191,9 @@ def build_network(upsampling: str = "transpose", width: float = 1.0, name: str =
         "conv2": conv(ch(64), 3, 2, name="conv2"), "norm2": instance_norm("norm2"),
         "conv3": conv(ch(128), 3, 2, name="conv3"), "norm3": instance_norm("norm3"),
         **{f"residual{i}": ResidualBlock(ch(128), name=f"residual{i}") for i in range(1, 6)},
-        "up1": upsample(ch(64), upsampling, name="up1"), "norm4": instance_norm("norm4"),
-        "up2": upsample(ch(32), upsampling, name="up2"), "norm5": instance_norm("norm5"),
-        "conv_out": conv(3, 9, name="conv_out", blocked=True),
+        "up1": upsample(ch(64), upsampling, "up1", portable), "norm4": instance_norm("norm4"),
+        "up2": upsample(ch(32), upsampling, "up2", portable), "norm5": instance_norm("norm5"),
+        "conv_out": conv(3, 9, name="conv_out", blocked=not portable),
         # The output in float32 under a mixed-precision policy: bfloat16 would round pixels to 1 to 2 grey levels.
         "pixels": PixelRange(name="pixels", dtype="float32"),
     }

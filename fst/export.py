@@ -1,0 +1,302 @@
+"""Export a style's network for other runtimes: ONNX, OpenVINO IR, LiteRT (.tflite), SavedModel.
+
+Every artefact takes and returns what ``fst.stylize``'s network sees: NHWC float32 RGB pixels in
+0..255, of any batch, height and width (height and width multiples of 4, at least 16; pad with
+``fst.tiling.pad``), and returns stylized pixels of the same shape, in 0..255. The input is called
+``image`` and, in ONNX, the output ``stylized``. The style's credits and network options go into
+the artefact's metadata: ONNX ``metadata_props``, OpenVINO ``rt_info`` under ``fst``, a LiteRT
+metadata entry ``fst`` (JSON), and ``assets.extra/fst.json`` in a SavedModel.
+
+``precision="int8"`` (ONNX and OpenVINO) quantizes the convolutions after training with ONNX
+Runtime's static quantization (int8 weights per channel, uint8 activations), calibrated on a few
+photos; OpenVINO reads the quantized ONNX graph and runs it in int8 too.
+
+The export itself needs TensorFlow (Keras' ``Model.export``); running the ONNX or OpenVINO file
+needs only its runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fst import styles
+from fst.errors import FstError
+from fst.files import atomic_path, temporary_beside, write_atomic
+
+#: Format -> file suffix of the artefact (a SavedModel is a folder).
+FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "saved_model": ""}
+PRECISIONS = ("float32", "int8")
+#: What each format needs beyond fst itself, and the extra that installs it.
+_NEEDS = {
+    "onnx": (("tf2onnx", "onnx"), "onnx"),
+    "openvino": (("tf2onnx", "onnx", "openvino"), "openvino"),
+    "litert": ((), None),
+    "saved_model": ((), None),
+}
+_INT8_NEEDS = ("onnxruntime",)
+#: Photos are shrunk to this size for calibration, and this many are used at most.
+CALIBRATION_SIZE = 256
+CALIBRATION_PHOTOS = 16
+PIXELS = "NHWC float32 RGB 0..255 in (H, W multiples of 4, >= 16), same shape 0..255 out"
+
+
+def require(modules: tuple[str, ...], extra: str | None, what: str) -> None:
+    """A one-line error naming the extra to install when one of the modules is missing."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            hint = f"pip install 'fst[{extra}]'" if extra else f"pip install {module}"
+            raise FstError(f"{what} needs the {module} package: {hint}")
+
+
+def metadata(style: styles.Style, precision: str = "float32") -> dict[str, str]:
+    """The artefact's metadata: the style's credits, its network options and the pixel convention."""
+    return {
+        "fst.style": style.name,
+        "fst.title": style.title,
+        "fst.artist": style.artist,
+        "fst.year": style.year,
+        "fst.license": style.license,
+        "fst.network": json.dumps(style.network_options, sort_keys=True),
+        "fst.precision": precision,
+        "fst.pixels": PIXELS,
+    }
+
+
+def default_path(style: styles.Style, format: str, precision: str = "float32") -> Path:
+    """``NAME.onnx``, ``NAME.int8.onnx``, ``NAME.xml``, ``NAME.tflite`` or ``NAME_saved_model``."""
+    tag = "" if precision == "float32" else f".{precision}"
+    if format == "saved_model":
+        return Path(f"{style.name}{tag}_saved_model")
+    return Path(f"{style.name}{tag}{FORMATS[format]}")
+
+
+def portable_model(style: styles.Style):
+    """The style's network built from ops every format has (``build_network(portable=True)``),
+    with the trained weights: same variables in the same order as the model that trained them."""
+    from fst.network import build_network
+
+    model = build_network(**style.network_options, portable=True)
+    model.set_weights(styles.load_model(style).get_weights())
+    return model
+
+
+def _signature():
+    import keras
+
+    return [keras.InputSpec(shape=(None, None, None, 3), dtype="float32", name="image")]
+
+
+def _quiet_export(model, path: str, format: str) -> None:
+    """Keras' ``Model.export`` without its converters' chatter (tf2onnx logs at INFO level, and Keras'
+    tf2onnx patch warns about ``np.object``)."""
+    import logging
+    import warnings
+
+    level = logging.getLogger("tf2onnx").level
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(path, format=format, verbose=False, input_signature=_signature())
+    finally:
+        logging.getLogger("tf2onnx").setLevel(level)
+
+
+def onnx_model(style: styles.Style, precision: str = "float32", calibration: list[Path] | None = None):
+    """The style as an ``onnx.ModelProto`` named ``image`` -> ``stylized``, with the metadata."""
+    import onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        _quiet_export(portable_model(style), path, "onnx")
+        model = onnx.load(path)
+        _rename_output(model, "stylized")
+        if precision == "int8":
+            onnx.save(model, path)
+            model = _quantize(path, os.path.join(tmp, "int8.onnx"), calibration or [])
+    del model.metadata_props[:]
+    for key, value in metadata(style, precision).items():
+        model.metadata_props.add(key=key, value=value)
+    model.producer_name = "fst"
+    return model
+
+
+def _rename_output(model, name: str) -> None:
+    """Renames the graph's single output (tf2onnx calls it ``Identity:0``)."""
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+    model.graph.output[0].name = name
+
+
+class _Calibration:
+    """ONNX Runtime's calibration reader: one photo at a time, shrunk and padded like ``fst.tiling``."""
+
+    def __init__(self, photos: list[Path]):
+        self.photos = iter(photos)
+
+    def get_next(self):
+        from fst import images, tiling
+
+        photo = next(self.photos, None)
+        if photo is None:
+            return None
+        rgb, _ = images.load_image(photo)
+        padded, _ = tiling.pad(images.resize_long_side(rgb, CALIBRATION_SIZE))
+        return {"image": padded[None].astype("float32")}
+
+
+def _quantize(src: str, dst: str, photos: list[Path]):
+    """Static int8 quantization of every convolution: QDQ nodes around int8 weights (per channel,
+    symmetric) and uint8 activations, their ranges from the calibration photos."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process goes to the root logger on every call
+    try:
+        quantize_static(src, dst, _Calibration(photos), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax)
+    finally:
+        root.setLevel(level)
+    return onnx.load(dst)
+
+
+def calibration_photos(folder: str | os.PathLike | None) -> list[Path]:
+    """Up to CALIBRATION_PHOTOS photos from folder, spread over its name order."""
+    from fst import images
+
+    if folder is None:
+        return []
+    found = images.find_images(folder) if Path(folder).is_dir() else []
+    if not found:
+        raise FstError(f"{folder}: no calibration photos found")
+    step = max(1, len(found) // CALIBRATION_PHOTOS)
+    return found[::step][:CALIBRATION_PHOTOS]
+
+
+def _write_onnx(model, dst: Path) -> None:
+    write_atomic(model.SerializeToString(), dst)
+
+
+def _write_openvino(model, style: styles.Style, precision: str, dst: Path) -> None:
+    """The ONNX graph read by OpenVINO, saved as ``.xml`` + ``.bin`` (the ``.bin`` first, each atomically)."""
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "model.onnx")
+        _write_onnx(model, Path(src))
+        ov_model = ov.convert_model(src)
+        for key, value in metadata(style, precision).items():
+            ov_model.set_rt_info(value, ["fst", key.removeprefix("fst.")])
+        ov.save_model(ov_model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
+        with atomic_path(dst.with_suffix(".bin")) as part:
+            shutil.copyfile(os.path.join(tmp, "model.bin"), part)
+        with atomic_path(dst) as part:
+            shutil.copyfile(os.path.join(tmp, "model.xml"), part)
+
+
+def _write_litert(style: styles.Style, dst: Path) -> None:
+    """A .tflite file of builtin ops only, with the metadata as a JSON entry named ``fst``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        _quiet_export(portable_model(style), path, "litert")
+        model = flatbuffer_utils.read_model(path)
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(metadata(style)).encode("utf-8"))
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "fst", len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    write_atomic(bytes(flatbuffer_utils.convert_object_to_bytearray(model)), dst)
+
+
+def _write_saved_model(style: styles.Style, dst: Path) -> None:
+    """A SavedModel folder (signature ``serve``), the metadata in ``assets.extra/fst.json``; replaced whole."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_beside(dst, ".part", folder=True)
+    except OSError as exc:
+        raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    try:
+        os.rmdir(tmp)
+        _quiet_export(portable_model(style), str(tmp), "tf_saved_model")
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / "assets.extra" / "fst.json").write_text(json.dumps(metadata(style), indent=1), encoding="utf-8")
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export(
+    style: str | os.PathLike | styles.Style,
+    dst: str | os.PathLike | None = None,
+    format: str = "onnx",
+    precision: str = "float32",
+    calibration: str | os.PathLike | None = None,
+) -> Path:
+    """Exports a style (a name, a ``.weights.h5`` path or a Style) to dst (default ``NAME.onnx`` and so on
+    in the current folder); returns dst. ``precision="int8"`` needs a folder of ``calibration`` photos."""
+    if format not in FORMATS:
+        raise FstError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise FstError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "float32" and format not in ("onnx", "openvino"):
+        raise FstError(f"{precision} export is for onnx and openvino, not {format}")
+    resolved = styles.get_style(style)
+    dst = Path(dst) if dst is not None else default_path(resolved, format, precision)
+    if FORMATS[format] and dst.suffix != FORMATS[format]:
+        raise FstError(f"{dst}: the {format} format needs a {FORMATS[format]} file name")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
+    modules, extra = _NEEDS[format]
+    require(modules + (_INT8_NEEDS if precision == "int8" else ()), extra, f"{format} export")
+    photos = calibration_photos(calibration)
+    if precision == "int8" and not photos:
+        raise FstError("int8 export needs calibration photos (--calibration FOLDER)")
+    if format == "onnx":
+        _write_onnx(onnx_model(resolved, precision, photos), dst)
+    elif format == "openvino":
+        _write_openvino(onnx_model(resolved, precision, photos), resolved, precision, dst)
+    elif format == "litert":
+        _write_litert(resolved, dst)
+    else:
+        _write_saved_model(resolved, dst)
+    return dst
+
+
+def cache_dir() -> Path:
+    """Where ``--runtime onnx|openvino`` keeps the exports it makes: ``$XDG_CACHE_HOME/fst/exports``."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "fst" / "exports"
+
+
+def cached(style: str | os.PathLike | styles.Style, format: str) -> Path:
+    """The style's float32 export for format, made once and reused while the weights file is unchanged
+    (the file name carries a hash of its bytes)."""
+    resolved = styles.get_style(style)
+    digest = hashlib.sha256(resolved.weights.read_bytes()).hexdigest()[:12]
+    path = cache_dir() / f"{resolved.name}-{digest}{FORMATS[format]}"
+    if not path.is_file():
+        export(resolved, path, format)
+    return path

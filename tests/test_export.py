@@ -1,0 +1,195 @@
+"""fst export and the ONNX / OpenVINO runners: round trips on a small random network, credits in
+the metadata, running without TensorFlow, int8, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_style
+from fst import export, styles
+from fst.cli import main
+from fst.errors import FstError
+from fst.runners import open_runner
+
+pytest.importorskip("onnxruntime", reason="the export tests need pip install -e '.[test]'")
+
+SIZES = [(2, 32, 48), (1, 20, 28)]
+
+
+def batches():
+    rng = np.random.default_rng(3)
+    return [rng.uniform(0, 255, (*size, 3)).astype(np.float32) for size in SIZES]
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory):
+    """A quarter-width random style with resize upsampling, like the shipped ones."""
+    return styles.get_style(make_style("painted", tmp_path_factory.mktemp("styles"), seed=5, upsampling="resize"))
+
+
+@pytest.fixture(scope="module")
+def onnx_file(style, tmp_path_factory):
+    """The style exported by the command, as a user does it."""
+    path = tmp_path_factory.mktemp("export") / "painted.onnx"
+    assert main(["export", str(style.weights), "-o", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def openvino_file(style, cache):
+    """The style exported for OpenVINO through the cache that --runtime openvino uses."""
+    return export.cached(style, "openvino")
+
+
+def keras_output(style, batch):
+    return styles.load_model(style).predict_on_batch(batch)
+
+
+def credits_of(meta: dict) -> tuple:
+    return meta["fst.title"], meta["fst.artist"], meta["fst.year"], meta["fst.license"], json.loads(meta["fst.network"])
+
+
+CREDITS = ("Test Pattern", "Nobody", "2026", "public domain", {"upsampling": "resize", "width": 0.25})
+
+
+@pytest.mark.parametrize("upsampling", ["resize", "transpose"])
+def test_portable_network_is_the_same_network(upsampling, tmp_path):
+    """The network the exports are made from computes what the trained one does, from the same weights."""
+    resolved = styles.get_style(make_style("same", tmp_path, seed=2, upsampling=upsampling))
+    for batch in batches()[:1]:
+        np.testing.assert_allclose(export.portable_model(resolved).predict_on_batch(batch),
+                                   keras_output(resolved, batch), atol=2e-3)
+
+
+@pytest.mark.parametrize("which", ["onnx", "openvino"])
+def test_onnx_and_openvino_round_trip_with_credits(which, style, onnx_file, openvino_file):
+    runner = open_runner(onnx_file if which == "onnx" else openvino_file)
+    for batch in batches():
+        out = runner(batch)
+        assert out.shape == batch.shape and out.dtype == np.float32
+        assert np.abs(out - keras_output(style, batch)).max() < 0.05
+    assert credits_of(runner.metadata) == CREDITS
+    assert runner.metadata["fst.style"] == "painted"
+
+
+def test_runtime_openvino_exports_once_into_the_cache(style, cache, openvino_file):
+    assert openvino_file.parent == cache / "fst" / "exports" and openvino_file.with_suffix(".bin").is_file()
+    made = openvino_file.stat().st_mtime_ns
+    runner = open_runner(style.weights, "openvino")
+    assert runner.path == openvino_file and openvino_file.stat().st_mtime_ns == made
+    assert sorted(p.suffix for p in openvino_file.parent.iterdir()) == [".bin", ".xml"]
+
+
+def test_litert_round_trip_with_credits(style, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    path = export.export(style, tmp_path / "painted.tflite", "litert")
+    interpreter = Interpreter(str(path))
+    (entry,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
+    for batch in batches():
+        interpreter.resize_tensor_input(entry["index"], batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(entry["index"], batch)
+        interpreter.invoke()
+        assert np.abs(interpreter.get_tensor(result["index"]) - keras_output(style, batch)).max() < 0.05
+    model = flatbuffer_utils.read_model(str(path))
+    (meta,) = [m for m in model.metadata if m.name.decode() == "fst"]
+    assert credits_of(json.loads(bytes(model.buffers[meta.buffer].data))) == CREDITS
+
+
+def test_saved_model_round_trip_with_credits(style, tmp_path):
+    import tensorflow as tf
+
+    path = export.export(style, tmp_path / "painted_saved_model", "saved_model")
+    loaded = tf.saved_model.load(str(path))
+    for batch in batches():
+        assert np.abs(loaded.serve(tf.constant(batch)).numpy() - keras_output(style, batch)).max() < 0.05
+    assert credits_of(json.loads((path / "assets.extra" / "fst.json").read_text())) == CREDITS
+
+
+BLOCK_TENSORFLOW = """
+import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax", "torch"):
+            raise ImportError(f"{name} is blocked")
+sys.meta_path.insert(0, Blocked())
+from fst.cli import main
+code = main(sys.argv[1:])
+print(sorted(m for m in ("tensorflow", "keras", "jax") if m in sys.modules))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("which", ["onnx", "openvino"])
+def test_exported_model_runs_without_tensorflow(which, style, onnx_file, openvino_file, val_photo, tmp_path):
+    """`fst run model.onnx` (or .xml) with TensorFlow, Keras and JAX made unimportable: same picture as Keras."""
+    model = onnx_file if which == "onnx" else openvino_file
+    out = tmp_path / "out.png"
+    done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, "run", str(model), str(val_photo), str(out),
+                           "--max-size", "100"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.splitlines()[-1] == "[]" and done.stderr == ""
+    from fst.inference import stylize
+
+    expected = stylize(np.asarray(Image.open(val_photo).convert("RGB")), style, max_size=100)
+    assert np.abs(np.asarray(Image.open(out)).astype(int) - expected).max() <= 1
+
+
+def test_int8_export_runs_close_to_float(style, onnx_file, tmp_path, val_photo):
+    import onnx
+
+    path = export.export(style, tmp_path / "painted.int8.onnx", "onnx", "int8", val_photo.parent)
+    assert sum(node.op_type == "QuantizeLinear" for node in onnx.load(path).graph.node) >= 10
+    runner = open_runner(path)
+    assert runner.metadata["fst.precision"] == "int8"
+    photo = np.asarray(Image.open(val_photo).convert("RGB").resize((64, 64)), np.float32)[None]
+    out, reference = runner(photo), open_runner(onnx_file)(photo)
+    psnr = 10 * np.log10(255 ** 2 / np.mean((out - reference) ** 2))
+    assert out.shape == photo.shape and 20 < psnr < 80
+
+
+def test_unknown_format_is_a_one_line_error_without_tensorflow(tmp_path):
+    script = ("import sys\nfrom fst.cli import main\ncode = main(['export', 'starry_night', '--format', 'coreml'])\n"
+              "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\nsys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout.strip() == "[]"
+    assert done.stderr == ("fst: error: unknown export format 'coreml'; "
+                           "choose one of onnx, openvino, litert, saved_model\n")
+
+
+def test_missing_extra_is_named(style, onnx_file, monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    with pytest.raises(FstError, match=r"^openvino export needs the openvino package: pip install 'fst\[openvino\]'$"):
+        export.export(style, tmp_path / "x.xml", "openvino")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    runner = open_runner(onnx_file)
+    with pytest.raises(FstError, match=r"^the onnx runtime needs the onnxruntime package: pip install 'fst\[onnx\]'$"):
+        runner(batches()[0])
+
+
+def test_unwritable_destination_and_wrong_suffix(style, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["export", str(style.weights), "-o", str(blocker / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fst: error: {blocker / 'x.onnx'}: cannot write (") and err.count("\n") == 1
+    assert main(["export", str(style.weights), "--format", "openvino", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert capsys.readouterr().err == f"fst: error: {tmp_path / 'x.onnx'}: the openvino format needs a .xml file name\n"
+    assert not list(tmp_path.glob("x*"))
