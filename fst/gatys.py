@@ -8,60 +8,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import keras
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from fst import images
 from fst.errors import FstError
 from fst.images import as_pixels, resize_long_side
+from fst.training.backends import value_and_grad
+from fst.training.losses import PerceptualLoss
 from fst.training.objective import LossConfig
-
-
-def value_and_grad(objective: Callable) -> Callable[[np.ndarray], tuple[float, np.ndarray, dict]]:
-    """Wraps objective(images) -> {"total": ..., ...} into a compiled numpy function
-    x -> (total, d total / d x, terms) for the active Keras backend."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(reduce_retracing=True)
-        def step(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                terms = objective(x)
-            return terms, tape.gradient(terms["total"], x)
-
-        def run(x):
-            terms, grad = step(tf.constant(x))
-            return float(terms["total"]), grad.numpy(), {k: float(v) for k, v in terms.items()}
-
-    elif backend == "jax":
-        import jax
-
-        def total(x):
-            terms = objective(x)
-            return terms["total"], terms
-
-        step = jax.jit(jax.value_and_grad(total, has_aux=True))
-
-        def run(x):
-            (value, terms), grad = step(x)
-            return float(value), np.asarray(grad), {k: float(v) for k, v in terms.items()}
-
-    elif backend == "torch":
-        import torch
-
-        def run(x):
-            tensor = torch.tensor(x, requires_grad=True, device=keras.backend.get_device() or "cpu")
-            terms = objective(tensor)
-            terms["total"].backward()
-            return float(terms["total"]), tensor.grad.cpu().numpy(), {k: float(v) for k, v in terms.items()}
-
-    else:
-        raise FstError(f"the optimiser does not support the {backend} backend")
-    return run
 
 
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
@@ -95,8 +52,6 @@ def _run_lbfgs(fn, x0: np.ndarray, iterations: int, on_iteration) -> np.ndarray:
 
 
 def _run_adam(fn, x0: np.ndarray, iterations: int, learning_rate: float, on_iteration) -> np.ndarray:
-    import keras
-
     image = keras.Variable(x0, dtype="float32")
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build([image])
@@ -152,8 +107,6 @@ def optimize(
         raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
     if iterations < 1:
         raise FstError(f"iterations must be at least 1, not {iterations}")
-    from fst.training.losses import PerceptualLoss
-
     photo = as_pixels(content, "content")[0]
     painting = as_pixels(style, "style")[0]
     loss = PerceptualLoss(loss, vgg_weights)
@@ -162,8 +115,6 @@ def optimize(
     stages = [(coarse_size, iterations // 2), (size, iterations - iterations // 2)] if (
         coarse_size and coarse_size < size and iterations > 1) else [(size, iterations)]
     image, done = None, 0
-    from tqdm import tqdm
-
     bar = tqdm(total=iterations, desc="optimizing", unit="it", disable=not progress, dynamic_ncols=True)
     for stage_size, stage_iterations in stages:
         target = resize_long_side(photo, stage_size)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fst.errors import FstError
+from fst.files import NAME_MAX
 
 #: Formats whose files can carry an alpha channel.
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}
@@ -39,21 +40,46 @@ def as_pixels(image: str | os.PathLike | Image.Image | np.ndarray, what: str = "
               ) -> tuple[np.ndarray, np.ndarray | None]:
     """(uint8 RGB, alpha or None) from a file path, a PIL image or an HxW, HxWx3 or HxWx4 array.
 
-    Float arrays are taken as 0..255 values and clipped; other shapes are a one-line error.
+    A PIL image's EXIF orientation is applied, as for files.  Integer arrays hold 0..255; float
+    arrays hold 0..1 (as in Matplotlib and scikit-image).  Values outside those ranges, other shapes
+    and other kinds of object are a one-line error, never a silently clipped image.
     """
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, Image.Image):
-        return to_rgb_alpha(image)
-    array = np.asarray(image)
+        return to_rgb_alpha(ImageOps.exif_transpose(image))
+    if not isinstance(image, np.ndarray):
+        raise FstError(f"{what}: expected a file path, a PIL image or a numpy array, not {type(image).__name__}")
+    array = image
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
         raise FstError(f"{what}: expected an HxWx3 image, got an array of shape {array.shape}")
-    if array.dtype != np.uint8:
-        array = to_uint8(array)
+    array = _as_uint8(array, what)
     alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
     return np.ascontiguousarray(array[..., :3]), alpha
+
+
+def _as_uint8(array: np.ndarray, what: str) -> np.ndarray:
+    """uint8 pixels from an integer array in 0..255 or a float array in 0..1."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind in "iu":
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise FstError(f"{what}: integer pixel values must be in 0..255, found {low}..{high}")
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise FstError(f"{what}: float pixel values must be finite, found NaN or infinity")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 1:
+            raise FstError(f"{what}: float pixel values must be in 0..1, found {low:g}..{high:g}; "
+                           "pass uint8 for 0..255")
+        return to_uint8(array * 255.0)
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    raise FstError(f"{what}: unsupported pixel type {array.dtype}; use uint8 (0..255) or float (0..1)")
 
 
 def read_file(path: Path | str, name: str | None = None) -> bytes:
@@ -90,6 +116,8 @@ def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.nd
             return to_rgb_alpha(img)
     except UnidentifiedImageError:
         raise FstError(f"{name}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise FstError(f"{name}: too large to open safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FstError(f"{name}: corrupt or truncated image ({exc})") from None
 
@@ -104,7 +132,7 @@ def format_of(data: bytes) -> str:
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = _WRITE_AS.get(img.format, img.format)
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         return "PNG"
     return fmt if fmt in Image.SAVE else "PNG"
 
@@ -142,17 +170,27 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
     Returns the Pillow format to write.
     """
     dst = Path(dst)
+    check_writable(dst)
     if dst.is_dir():
         raise FstError(f"{dst}: is a directory, expected an output file name")
     fmt = format_for(dst)
     if src is not None and not overwrite and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
-        raise FstError(f"{dst}: is the input file; pass --overwrite to replace it")
+        raise FstError(f"{dst}: is the input file; pass overwrite (--overwrite) to replace it")
+    return fmt
+
+
+def check_writable(dst: Path | str) -> None:
+    """Checks before any work that dst can be made: its name fits the file system and its nearest
+    existing folder is writable (missing folders are created when the output is written)."""
+    dst = Path(dst)
+    size = len(dst.name.encode())
+    if size > NAME_MAX:
+        raise FstError(f"{dst.name[:24]}...: file name too long ({size} bytes; the limit is {NAME_MAX})")
     existing = dst.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise FstError(f"{dst}: cannot write ({existing} is not a writable folder)")
-    return fmt
 
 
 def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -168,6 +206,22 @@ def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
 def find_images(folder: Path | str) -> list[Path]:
     """Image files below a folder (recursive, sorted), chosen by extension."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files directly in a folder, in name order: the frames of a video."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise FstError(f"{folder}: no image files to use as frames")
+    return files
+
+
+def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) shrunk so the longer side is at most max_size (never enlarged)."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def load_painting(path: str | Path, size: int) -> np.ndarray:

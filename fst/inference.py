@@ -106,7 +106,8 @@ def stylize(
 ):
     """Stylizes one image and returns it in the kind it came: encoded bytes for bytes (in ``format``,
     default the input's own, at JPEG/WebP ``quality``), a PIL image for a PIL image, an array for an
-    array or a path.
+    array or a path.  Arrays are uint8 (or integers) in 0..255 or floats in 0..1; a float array comes
+    back as float32 in 0..1.
 
     ``style`` is a style name, a ``.weights.h5`` path, a Style or a runner (``fst.runners``): resolve it
     once when stylizing many images. Options: ``max_size`` (resize the longer side first),
@@ -122,10 +123,13 @@ def stylize(
         out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
         return images.encode(out, fmt, alpha, quality)
     is_pil = isinstance(image, Image.Image)
+    is_float = isinstance(image, np.ndarray) and image.dtype.kind == "f"
     rgb, alpha = images.as_pixels(image)
     out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
     if alpha is not None:
         out = np.dstack([out, alpha])
+    if is_float:
+        return out.astype(np.float32) / 255.0
     return Image.fromarray(out) if is_pil else out
 
 
@@ -149,22 +153,24 @@ def stylize_frames(
 
 def run(
     style: str | os.PathLike | styles.Style | Runner,
-    src: str | os.PathLike,
+    src: str | os.PathLike | Image.Image | np.ndarray,
     dst: str | os.PathLike,
     *,
     overwrite: bool = False,
     quality: int = 95,
     **options,
 ) -> Path:
-    """Stylizes the image file src into dst (format from dst's extension), atomically.
+    """Stylizes the image src (a file, or a PIL image or array as ``stylize`` takes) into the file dst
+    (format from dst's extension), atomically.
 
     Refuses to replace src unless ``overwrite``.  Options as in ``stylize``.
     """
     options = check_options(**options)
-    fmt = images.check_destination(dst, src, overwrite)
+    is_path = isinstance(src, (str, os.PathLike))
+    fmt = images.check_destination(dst, src if is_path else None, overwrite)
     images.check_quality(quality)
     runner = as_runner(style)
-    rgb, alpha = images.load_image(src)
+    rgb, alpha = images.as_pixels(src, what=str(src) if is_path else "src")
     out, alpha = stylize_pixels(rgb, alpha, runner, options)
     write_atomic(images.encode(out, fmt, alpha, quality), dst)
     return Path(dst)

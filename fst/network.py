@@ -142,8 +142,12 @@ class ResidualBlock(layers.Layer):
         self.norm2.build(shape)
 
     def call(self, x):
-        y = ops.relu(self.norm1(self.conv1(x)))
-        return x + self.norm2(self.conv2(y))
+        return self.forward(x, _own_statistics)
+
+    def forward(self, x, normalize):
+        """The block with ``normalize(norm_layer, x)`` standing for each instance norm."""
+        y = ops.relu(normalize(self.norm1, self.conv1(x)))
+        return x + normalize(self.norm2, self.conv2(y))
 
     def compute_output_shape(self, shape):
         return shape
@@ -211,14 +215,70 @@ def build_network(upsampling: str = "transpose", width: float = 1.0, name: str =
         raise ValueError(f"width must be positive, not {width!r}")
     ch = lambda n: max(1, round(n * width))
 
+    parts = {
+        "conv1": conv(ch(32), 9, name="conv1"), "norm1": instance_norm("norm1", portable),
+        "conv2": conv(ch(64), 3, 2, name="conv2"), "norm2": instance_norm("norm2", portable),
+        "conv3": conv(ch(128), 3, 2, name="conv3"), "norm3": instance_norm("norm3", portable),
+        **{f"residual{i}": ResidualBlock(ch(128), portable, name=f"residual{i}") for i in range(1, 6)},
+        "up1": upsample(ch(64), upsampling, "up1", portable), "norm4": instance_norm("norm4", portable),
+        "up2": upsample(ch(32), upsampling, "up2", portable), "norm5": instance_norm("norm5", portable),
+        "conv_out": conv(3, 9, name="conv_out", blocked=not portable),
+        # The output in float32 under a mixed-precision policy: bfloat16 would round pixels to 1 to 2 grey levels.
+        "pixels": PixelRange(name="pixels", dtype="float32"),
+    }
     image = keras.Input((None, None, 3), name="image")
-    x = ops.relu(instance_norm("norm1", portable)(conv(ch(32), 9, name="conv1")(image)))
-    x = ops.relu(instance_norm("norm2", portable)(conv(ch(64), 3, 2, name="conv2")(x)))
-    x = ops.relu(instance_norm("norm3", portable)(conv(ch(128), 3, 2, name="conv3")(x)))
-    for i in range(5):
-        x = ResidualBlock(ch(128), portable, name=f"residual{i + 1}")(x)
-    x = ops.relu(instance_norm("norm4", portable)(upsample(ch(64), upsampling, "up1", portable)(x)))
-    x = ops.relu(instance_norm("norm5", portable)(upsample(ch(32), upsampling, "up2", portable)(x)))
-    x = conv(3, 9, name="conv_out", blocked=not portable)(x)
-    # The output in float32 under a mixed-precision policy: bfloat16 would round pixels to 1 to 2 grey levels.
-    return keras.Model(image, PixelRange(name="pixels", dtype="float32")(x), name=name)
+    return keras.Model(image, _wire(parts, image), name=name)
+
+
+def _wire(parts, image, normalize=None):
+    """The network's layers in order; ``normalize(norm_layer, x)``, if given, stands for each instance norm."""
+    if normalize is None:
+        normalize, residual = _own_statistics, lambda block, x: block(x)
+    else:
+        residual = lambda block, x: block.forward(x, normalize)
+    x = ops.relu(normalize(parts["norm1"], parts["conv1"](image)))
+    x = ops.relu(normalize(parts["norm2"], parts["conv2"](x)))
+    x = ops.relu(normalize(parts["norm3"], parts["conv3"](x)))
+    for i in range(1, 6):
+        x = residual(parts[f"residual{i}"], x)
+    x = ops.relu(normalize(parts["norm4"], parts["up1"](x)))
+    x = ops.relu(normalize(parts["norm5"], parts["up2"](x)))
+    return parts["pixels"](parts["conv_out"](x))
+
+
+def _own_statistics(norm: layers.Layer, x):
+    """Instance normalisation as trained: each image by its own mean and variance."""
+    return norm(x)
+
+
+def moments(x) -> tuple:
+    """Per-image, per-channel mean and variance of (N, H, W, C) features, as instance norm takes them."""
+    return ops.moments(ops.cast(x, "float32"), axes=(1, 2), keepdims=True)
+
+
+def normalize_with(norm: layers.Layer, x, mean, variance):
+    """What the instance-norm layer ``norm`` computes, but with the given per-channel mean and variance."""
+    inv = ops.rsqrt(variance + norm.epsilon) * ops.reshape(norm.gamma, (1, 1, 1, -1))
+    out = ops.cast(x, "float32") * inv + (ops.reshape(norm.beta, (1, 1, 1, -1)) - mean * inv)
+    return ops.cast(out, x.dtype)
+
+
+def forward_with_statistics(model: keras.Model, image, statistics: list | None = None) -> tuple:
+    """Runs ``model`` (from ``build_network``) on a batch with each instance norm's statistics fixed.
+
+    With ``statistics=None`` every norm uses the batch's own per-image statistics, as the model
+    does, and they are returned in call order.  With the list that such a call returned (say, for a
+    thumbnail of a large image), every norm uses those instead: tiles of one image run this way are
+    normalised alike, so they join without seams (thumbnail instance normalisation, Chen et al.,
+    AAAI 2022).  Returns ``(pixels, statistics)``.
+    """
+    parts = {layer.name: layer for layer in model.layers}
+    given = None if statistics is None else iter(statistics)
+    used = []
+
+    def normalize(norm, x):
+        mean, variance = moments(x) if given is None else next(given)
+        used.append((mean, variance))
+        return normalize_with(norm, x, mean, variance)
+
+    return _wire(parts, ops.convert_to_tensor(image, "float32"), normalize), used

@@ -13,8 +13,10 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
+
+log = logging.getLogger("fst")
 
 SUFFIX = ".weights.h5"
 NETWORK_ATTR = "fst_network"
@@ -73,6 +77,12 @@ class Style:
         return self.meta.get("license", "")
 
     @property
+    def thumbnail(self) -> Path | None:
+        """A small JPEG of the painting beside the weights (``NAME.jpg``), if there is one."""
+        path = self.weights.with_name(f"{self.name}.jpg")
+        return path if path.is_file() else None
+
+    @property
     def network_options(self) -> dict[str, Any]:
         """The options build_network needs, read from the weights file (falling back to the TOML)."""
         import h5py
@@ -90,8 +100,8 @@ def _read_meta(weights: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FstError(f"{toml_path}: invalid style metadata ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise FstError(f"{toml_path}: invalid style metadata ({str(exc).splitlines()[0]})") from None
 
 
 def _scan(folder: Path) -> dict[str, Path]:
@@ -100,10 +110,21 @@ def _scan(folder: Path) -> dict[str, Path]:
     return {p.name[: -len(SUFFIX)]: p for p in sorted(folder.glob("*" + SUFFIX))}
 
 
+def _style_paths() -> dict[str, Path]:
+    """Every style's weights file by name; a user style of a shipped style's name takes precedence."""
+    return {**_scan(shipped_dir()), **_scan(user_dir())}
+
+
 def find_styles() -> list[Style]:
-    """All known styles, shipped first; a user style of the same name takes precedence."""
-    found = {**_scan(shipped_dir()), **_scan(user_dir())}
-    return [Style(name, path, _read_meta(path)) for name, path in sorted(found.items())]
+    """All known styles, by name.  A style whose metadata cannot be read is left out with one warning
+    line, so that one broken file in the style folder does not stop the others."""
+    found = []
+    for name, path in sorted(_style_paths().items()):
+        try:
+            found.append(Style(name, path, _read_meta(path)))
+        except FstError as exc:
+            log.warning("skipped style %r: %s", name, exc)
+    return found
 
 
 def list_styles() -> list[str]:
@@ -121,9 +142,9 @@ def get_style(style: str | os.PathLike | Style) -> Style:
         if not path.is_file():
             raise FstError(f"{text}: no such style weights file")
         return Style(path.name[: -len(SUFFIX)], path, _read_meta(path))
-    known = {s.name: s for s in find_styles()}
+    known = _style_paths()
     if text in known:
-        return known[text]
+        return Style(text, known[text], _read_meta(known[text]))
     close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else (
         f"; known styles: {', '.join(known)}" if known else "; no styles are installed (see `fst train-style`)"
@@ -140,14 +161,20 @@ def load_model(style: str | os.PathLike | Style):
 
 @functools.lru_cache(maxsize=8)
 def _load_model(path: str, mtime_ns: int, size: int):
+    from fst.quiet import load_keras
+
+    load_keras()
     from fst.network import build_network
 
     style = Style(Path(path).name[: -len(SUFFIX)], Path(path))
     try:
-        model = build_network(**style.network_options)
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FstError(f"{path}: cannot load style weights ({exc})") from None
+        with warnings.catch_warnings():  # Keras warns once per layer it cannot match before it raises
+            warnings.simplefilter("ignore")
+            model = build_network(**style.network_options)
+            model.load_weights(path)
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FstError(f"{path}: not the weights of an fst style network ({reason})") from None
     return model
 
 

@@ -1,35 +1,41 @@
-"""Running a network on an image of any size: mirror padding to the network's grid, and overlapping
-tiles blended with linear ramps for images too large to run whole."""
+"""Running a network on an image of any size: a mirrored margin and padding to the network's grid,
+and, for images too large to run whole, overlapping tiles normalised alike and blended with linear ramps."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from PIL import Image
 
 from fst.runners import Runner
 
-#: Images with more pixels than TILE_SIZE**2 are stylized in overlapping tiles.
+#: Images with more pixels than TILE_SIZE**2 are stylized in overlapping tiles of at most that many.
 TILE_SIZE = 1024
 TILE_OVERLAP = 128
 #: The smallest tile: below it the overlap that hides the seams has no room.
 MIN_TILE_SIZE = 64
+#: Mirrored pixels around every image, cropped after: the networks paint stripes and bands on
+#: their outermost pixels (the_scream a red stripe, starry_night a band), which then fall outside.
+MARGIN = 16
 _MIN_SIDE = 16
 
 
-def _pad_amounts(n: int) -> tuple[int, int]:
-    """Padding before and after a side of length n to reach a multiple of 4 (at least 16)."""
-    total = max(_MIN_SIDE, -(-n // 4) * 4) - n
+def _pad_amounts(n: int, margin: int) -> tuple[int, int]:
+    """Padding before and after a side of length n: the margin, then up to a multiple of 4 (at least 16)."""
+    total = max(_MIN_SIDE, -(-(n + 2 * margin) // 4) * 4) - n
     return total // 2, total - total // 2
 
 
-def pad(pixels: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Mirror-pads an image (H, W, 3) or frames (N, H, W, 3) symmetrically to a multiple of 4
-    (at least 16) on each side.
+def pad(pixels: np.ndarray, margin: int = MARGIN) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Mirror-pads an image (H, W, 3) or frames (N, H, W, 3) by ``margin`` and up to a multiple
+    of 4 (at least 16) on each side, symmetrically.
 
     Returns the padded pixels and the slices that crop them back, so that
     output pixels stay aligned with input pixels.
     """
     h, w = pixels.shape[-3:-1]
-    (top, bottom), (left, right) = _pad_amounts(h), _pad_amounts(w)
+    (top, bottom), (left, right) = _pad_amounts(h, margin), _pad_amounts(w, margin)
     mode = "reflect" if min(h, w) > 1 else "edge"
     widths = [(0, 0)] * (pixels.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
     return np.pad(pixels, widths, mode=mode), (slice(top, top + h), slice(left, left + w))
@@ -42,12 +48,15 @@ def run_frames(runner: Runner, frames: np.ndarray) -> np.ndarray:
 
 
 def _windows(n: int, tile: int, overlap: int) -> list[slice]:
-    """Overlapping windows covering 0..n (a multiple of 4), of length `tile` (a multiple
-    of 4) and starting on multiples of 4, so every tile shares one pixel grid."""
+    """As few windows as cover 0..n (a multiple of 4) overlapping by at least `overlap`, all of one
+    length (at most `tile`, a multiple of 4) and starting on multiples of 4, so every tile shares
+    one pixel grid."""
     if n <= tile:
         return [slice(0, n)]
-    step = (tile - overlap) // 4 * 4
-    return [slice(start, start + tile) for start in range(0, n - tile, step)] + [slice(n - tile, n)]
+    count = math.ceil((n - overlap) / (tile - overlap))
+    length = min(tile, -(-(n + (count - 1) * overlap) // (4 * count)) * 4)
+    starts = np.linspace(0, n - length, count) // 4 * 4
+    return [slice(int(start), int(start) + length) for start in starts]
 
 
 def _ramp(n: int, overlap: int) -> np.ndarray:
@@ -56,19 +65,43 @@ def _ramp(n: int, overlap: int) -> np.ndarray:
     return np.minimum(1.0, np.minimum(i + 1, n - i) / (overlap + 1))
 
 
+def thumbnail(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The image (H, W, 3), sides multiples of 4, shrunk to at most ``max_pixels`` pixels; float32."""
+    h, w = pixels.shape[:2]
+    scale = min(1.0, math.sqrt(max_pixels / (h * w)))
+    size = (max(_MIN_SIDE, int(w * scale) // 4 * 4), max(_MIN_SIDE, int(h * scale) // 4 * 4))
+    channels = [Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32), "F").resize(size, Image.Resampling.BOX)
+                for c in range(3)]
+    return np.stack([np.asarray(c) for c in channels], axis=-1)
+
+
 def run_tiled(runner: Runner, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarray:
-    """Stylizes in overlapping tiles blended with linear ramps; memory grows with the tile, not the image."""
+    """Stylizes in overlapping tiles blended with linear ramps; memory grows with the tile, not the image.
+
+    A runner that can (``with_statistics_of``, as the Keras runner) normalises every tile with the
+    instance-norm statistics of one thumbnail of the whole image, so tiles agree in brightness and
+    colour; with any other runner each tile is normalised by its own, and only the blending hides seams.
+    """
+    from tqdm import tqdm
+
     tile = max(_MIN_SIDE, tile // 4 * 4)
     rgb, crop = pad(rgb)
     h, w, _ = rgb.shape
-    out = np.zeros((h, w, 3), np.float32)
-    weight = np.zeros((h, w, 1), np.float32)
-    for rows in _windows(h, tile, overlap):
-        for cols in _windows(w, tile, overlap):
+    windows = [(rows, cols) for rows in _windows(h, tile, overlap) for cols in _windows(w, tile, overlap)]
+    fixed = getattr(runner, "with_statistics_of", None)
+    # Progress only where a person watches (stderr a terminal): scripts and pipes see nothing.
+    with tqdm(total=len(windows) + (fixed is not None), desc="tiles", unit="tile", leave=False, disable=None) as bar:
+        if fixed is not None:
+            runner = fixed(thumbnail(rgb, tile * tile)[None])
+            bar.update()
+        out = np.zeros((h, w, 3), np.float32)
+        weight = np.zeros((h, w, 1), np.float32)
+        for rows, cols in windows:
             patch = rgb[rows, cols]
             wgt = (_ramp(patch.shape[0], overlap)[:, None] * _ramp(patch.shape[1], overlap)[None, :])[..., None]
-            out[rows, cols] += run_frames(runner, patch[None])[0] * wgt
+            out[rows, cols] += runner(patch[None].astype(np.float32))[0] * wgt
             weight[rows, cols] += wgt
+            bar.update()
     out /= weight
     return out[crop]
 

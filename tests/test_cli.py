@@ -123,12 +123,15 @@ def test_source_is_protected(tiny_style, tmp_path, val_photo):
 
 
 def test_python_m_fst_and_commands_that_need_no_tensorflow():
-    """`python -m fst` is the command; listing styles, help and the version never load a Keras backend."""
+    """`python -m fst` is the command; listing styles, help and the version never load a Keras backend
+    (nor the web server's packages)."""
     version = subprocess.run([sys.executable, "-m", "fst", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == f"fst {fst.__version__}"
     script = ("import sys\nfrom fst.cli import main\nfor args in (['styles'], ['--help'], ['--version'], "
-              "['run', '--help']):\n    try:\n        main(args)\n    except SystemExit:\n        pass\n"
-              "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n")
+              "['run', '--help'], ['video', '--help'], ['train-style', '--help'], ['optimize', '--help'], "
+              "['serve', '--help']):\n    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+              "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', 'fastapi', 'uvicorn')"
+              " if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]", done.stdout[-500:] + done.stderr[-500:]
 
@@ -149,3 +152,63 @@ def test_out_of_range_numbers_are_one_line_errors_before_any_work(tiny_style, tm
     err = result.stderr.decode()
     assert result.returncode == 2 and err.count("\n") == 1 and err.startswith("fst: error:") and reason in err, err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_run_prints_nothing_on_stderr(val_photo, tmp_path):
+    """TensorFlow's start-up lines (absl, oneDNN, CUDA, cuInit) are held back; the user's own log level wins."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "fst", "run", "great_wave", str(val_photo), str(tmp_path / "out.jpg")],
+                          capture_output=True, env=env)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()[-2000:]
+    assert Image.open(tmp_path / "out.jpg").size == Image.open(val_photo).size
+
+
+def test_a_user_log_level_shows_tensorflows_lines():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run([sys.executable, "-c", "from fst.quiet import load_keras; load_keras()"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "All log messages before absl::InitializeLog()" in done.stderr, done.stderr
+
+
+def test_held_back_stderr_passes_real_messages_through(capfd):
+    """Only the known start-up noise is dropped: anything else written to fd 2 meanwhile still shows."""
+    from fst.quiet import quietly
+
+    with quietly():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1795788547.893058   30985 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"E0000 00:00:1795788555.481175   30985 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")
+        os.write(2, b"E0000 00:00:1795788555.481175   30985 other.cc:1] a real error\n")
+        os.write(2, b"something else\n")
+    assert capfd.readouterr().err == "E0000 00:00:1795788555.481175   30985 other.cc:1] a real error\nsomething else\n"
+
+
+def test_every_option_shows_its_default():
+    import argparse
+
+    from fst.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                if "default" not in formatter._get_help_string(action):
+                    missing.append(f"{name} {action.option_strings[0]}")
+    assert not missing, missing
+
+
+def test_images_of_many_sizes_give_the_same_pixels(val_photo):
+    """One compiled function serves every image size (tests/test_tiling.py checks that nothing is
+    traced again); the pixels do not depend on what ran before."""
+    from fst.runners import open_runner
+
+    photo = np.asarray(Image.open(val_photo).convert("RGB"))
+    runner = open_runner("udnie")
+    first = fst.stylize(photo[:100, :120], runner)
+    for h, w in [(64, 80), (96, 52), (100, 120), (130, 70)]:
+        out = fst.stylize(photo[:h, :w], runner)
+        assert out.shape == (h, w, 3)
+    assert np.abs(out.astype(int) - fst.stylize(photo[:130, :70], runner)).max() == 0
+    assert np.abs(first.astype(int) - fst.stylize(photo[:100, :120], runner)).max() <= 1

@@ -154,13 +154,14 @@ def test_unknown_extension_and_unwritable_destination(tmp_path, photo_array):
 def test_as_pixels_takes_paths_pil_images_and_arrays(tmp_path, photo_array):
     path = tmp_path / "photo.png"
     save_image(photo_array, path)
-    for source in (path, str(path), Image.open(path), photo_array, photo_array.astype(np.float32) + 0.2):
+    for source in (path, str(path), Image.open(path), photo_array, photo_array.astype(np.float32) / 255,
+                   photo_array.astype(np.int64)):
         rgb, alpha = images.as_pixels(source)
         assert rgb.dtype == np.uint8 and alpha is None
         np.testing.assert_array_equal(rgb, photo_array)
     rgb, alpha = images.as_pixels(np.dstack([photo_array, np.full(photo_array.shape[:2], 7, np.uint8)]))
     assert rgb.shape == photo_array.shape and (alpha == 7).all()
-    grey, _ = images.as_pixels(np.full((5, 6), 300.0))
+    grey, _ = images.as_pixels(np.full((5, 6), 1.0))
     assert grey.shape == (5, 6, 3) and (grey == 255).all()
     with pytest.raises(FstError, match=r"^photo: expected an HxWx3 image, got an array of shape \(4, 4, 2\)$"):
         images.as_pixels(np.zeros((4, 4, 2)), "photo")

@@ -68,4 +68,6 @@ def test_wheel_ships_the_weights_folder(tmp_path):
     listed = subprocess.run([sys.executable, "-c", "import fst; print(fst.list_styles())"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     assert all(f"fst/weights/{name}.weights.h5" in names for name in SHIPPED)
+    assert all(f"fst/weights/{name}.jpg" in names for name in SHIPPED)  # the paintings' thumbnails
+    assert {f"fst/serve/static/{f}" for f in ("index.html", "style.css", "app.js")} <= set(names)
     assert listed.stdout.strip() == str(sorted([*SHIPPED, "packaged"]))

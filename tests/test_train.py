@@ -224,7 +224,7 @@ def test_one_line_errors(tmp_path, case, reason, photos):
 def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     import keras
 
-    from fst.training.train import Checkpoint, StopOnNaN
+    from fst.training.callbacks import Checkpoint, StopOnNaN
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     checkpoint = Checkpoint(tmp_path / "c.weights.h5", "x", steps_per_epoch=5, elapsed=0.0)
@@ -246,12 +246,12 @@ def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "worker-0"),
 ])
 def test_only_the_chief_worker_owns_the_run_folder(monkeypatch, tf_config, folder):
-    from fst.training.train import _worker_folder
+    from fst.training.backends import worker_folder
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     if tf_config:
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
-    assert _worker_folder() == folder
+    assert worker_folder() == folder
 
 
 def test_init_starts_from_a_trained_style(tmp_path, photos):

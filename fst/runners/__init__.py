@@ -15,6 +15,7 @@ import numpy as np
 
 from fst import styles
 from fst.errors import FstError
+from fst.runners.keras import KerasRunner
 
 
 class Runner(Protocol):
@@ -50,8 +51,6 @@ def open_runner(style: str | os.PathLike | styles.Style, runtime: str | None = N
         return _exported_runner(Path(style), _EXPORTED[suffix])
     resolved = styles.get_style(style)
     if runtime in (None, "keras"):
-        from fst.runners.keras import KerasRunner
-
         return KerasRunner(resolved)
     from fst import export
 
@@ -72,4 +71,7 @@ def as_runner(style_or_runner) -> Runner:
     """A runner as given, or the runner of a style given by name, path or Style (``open_runner``)."""
     if isinstance(style_or_runner, (str, os.PathLike, styles.Style)):
         return open_runner(style_or_runner)
+    if not callable(style_or_runner):
+        raise FstError(f"style: expected a style name, a .weights.h5 path, a Style or a runner, "
+                       f"not {type(style_or_runner).__name__}")
     return style_or_runner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fst.errors import FstError
-from fst.training.objective import LossConfig
+from fst.training.objective import HELP, LossConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,8 +58,9 @@ class TrainConfig(LossConfig):
     year: str = ""
     license: str = ""
     # Loss (training's defaults; the other loss keys are LossConfig's)
-    style_weight: float = TRAIN_STYLE_WEIGHT
-    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS))
+    style_weight: float = field(default=TRAIN_STYLE_WEIGHT, metadata={"help": HELP["style_weight"]})
+    content_layers: list[str] = field(default_factory=lambda: list(TRAIN_CONTENT_LAYERS),
+                                      metadata={"help": HELP["content_layers"]})
     stability_weight: float = STABILITY_WEIGHT
     stability_noise: float = 3.0
     style_size: int = 512
@@ -130,10 +132,8 @@ class TrainConfig(LossConfig):
             raise FstError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
         if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16"):
             raise FstError(f"mixed_precision must be none, mixed_float16 or mixed_bfloat16, not {self.mixed_precision}")
-        if self.init:
-            from fst.styles import get_style
-
-            options = get_style(self.init).network_options
+        if self.init_style is not None:
+            options = self.init_style.network_options
             mine = {"upsampling": self.upsampling, "width": self.width}
             if {k: options.get(k, v) for k, v in mine.items()} != mine:
                 raise FstError(f"init {self.init!r} has network options {options}, the config asks for {mine}")
@@ -141,6 +141,15 @@ class TrainConfig(LossConfig):
             raise FstError(f"lr_schedule must be constant or cosine, not {self.lr_schedule}")
         if self.time_limit:
             parse_duration(self.time_limit)
+
+    @functools.cached_property
+    def init_style(self):
+        """The style whose network training starts from (``init``), resolved once; None for random weights."""
+        if not self.init:
+            return None
+        from fst.styles import get_style
+
+        return get_style(self.init)
 
     @property
     def loss(self) -> LossConfig:
@@ -157,7 +166,5 @@ class TrainConfig(LossConfig):
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
         # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
         if relevant.pop("init"):
-            from fst.styles import get_style
-
-            relevant["init"] = hashlib.sha256(get_style(self.init).weights.read_bytes()).hexdigest()
+            relevant["init"] = hashlib.sha256(self.init_style.weights.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -19,20 +19,31 @@ TV_WEIGHT = 10.0
 CONTENT_LAYERS = ("block4_conv2",)
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 POOLING = ("max", "avg")
+#: What each setting does, for --help.
+HELP = {
+    "content_weight": "weight of the content term",
+    "style_weight": "weight of the Gram style term",
+    "tv_weight": "weight of total variation (smoothness)",
+    "content_layers": "VGG19 layers whose features the output keeps from the photo",
+    "style_layers": "VGG19 layers whose Gram matrices the output takes from the painting",
+    "style_layer_weights": "one weight per style layer (default 1 each)",
+    "pooling": "VGG19's pooling: max, or avg",
+}
 
 
 @dataclass
 class LossConfig:
     """Content + weighted Gram style + total variation over VGG19 layers (names like block4_conv2 or relu4_2)."""
 
-    content_weight: float = CONTENT_WEIGHT
-    style_weight: float = STYLE_WEIGHT
-    tv_weight: float = TV_WEIGHT
-    content_layers: list[str] = field(default_factory=lambda: list(CONTENT_LAYERS))
-    style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS))
+    content_weight: float = field(default=CONTENT_WEIGHT, metadata={"help": HELP["content_weight"]})
+    style_weight: float = field(default=STYLE_WEIGHT, metadata={"help": HELP["style_weight"]})
+    tv_weight: float = field(default=TV_WEIGHT, metadata={"help": HELP["tv_weight"]})
+    content_layers: list[str] = field(default_factory=lambda: list(CONTENT_LAYERS),
+                                      metadata={"help": HELP["content_layers"]})
+    style_layers: list[str] = field(default_factory=lambda: list(STYLE_LAYERS), metadata={"help": HELP["style_layers"]})
     style_layer_weights: list[float] | None = field(default=None, metadata={
-        "element": float, "help": "one weight per style layer (default 1 each)"})
-    pooling: str = field(default="max", metadata={"choices": POOLING})
+        "element": float, "help": HELP["style_layer_weights"]})
+    pooling: str = field(default="max", metadata={"choices": POOLING, "help": HELP["pooling"]})
 
     def __post_init__(self):
         if self.style_layer_weights is None:

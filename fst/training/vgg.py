@@ -13,7 +13,9 @@ import os
 import re
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 from keras import layers, ops
 
 from fst.errors import FstError
@@ -41,7 +43,7 @@ def layer_name(name: str) -> str:
 def find_weights(vgg_weights: str | os.PathLike | None = None) -> str:
     """Where the ImageNet VGG19 weights are: an explicit path, $FST_VGG19_WEIGHTS, the Keras cache,
     else "imagenet" (Keras downloads them)."""
-    for source, path in (("--vgg-weights", vgg_weights), (WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV))):
+    for source, path in (("vgg_weights (--vgg-weights)", vgg_weights), (WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV))):
         if path:
             if not Path(path).is_file():
                 raise FstError(f"{path}: VGG19 weights file not found (given by {source}); "
@@ -82,7 +84,7 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
             raise FstError(f"{weights}: cannot load VGG19 weights ({exc})") from None
         raise FstError(
             f"VGG19 weights {WEIGHTS_FILE} are not available and could not be downloaded; "
-            f"pass --vgg-weights PATH or set {WEIGHTS_ENV}=PATH"
+            f"pass vgg_weights (--vgg-weights PATH) or set {WEIGHTS_ENV}=PATH"
         ) from None
     for name, values in (cut or {}).items():
         full.get_layer(name).set_weights(values)
@@ -104,9 +106,6 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
 
 def _cut_weights(path: str, deepest: str) -> dict[str, list] | None:
     """The (kernel, bias) of each layer up to `deepest` from a cut file (float32); None for Keras' own file."""
-    import h5py
-    import numpy as np
-
     try:
         with h5py.File(path, "r") as f:
             if CUT_ATTR not in f.attrs:
@@ -124,9 +123,6 @@ def save_cut(source: str | os.PathLike, destination: str | os.PathLike, deepest:
              dtype: str = "float16") -> None:
     """Writes the ImageNet VGG19 convolutions up to `deepest` from Keras' notop file `source` into a
     small file `build_vgg` reads (about 26 MB in float16 up to block5_conv1, against 80 MB)."""
-    import h5py
-    import numpy as np
-
     deepest = layer_name(deepest)
     with h5py.File(source, "r") as f, atomic_path(destination, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as out:

@@ -1,0 +1,109 @@
+"""`fst run`: stylize a file, a folder of images, or stdin to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fst.cli.options import HelpFormatter, image_options, runtime_option
+from fst.errors import FstError
+
+EXAMPLES = """examples:
+  fst run great_wave photo.jpg out.jpg
+  fst run great_wave photos/ stylized/ --max-size 1024
+  fst run my_style.weights.h5 photo.png out.webp --strength 0.7 --preserve-color
+  fst run starry_night phone_photo.jpg out.jpg --stroke-scale 3   # strokes that show on 12 megapixels
+  cat photo.jpg | fst run great_wave - - --format png > out.png
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="stylize an image, a folder of images, or stdin", epilog=EXAMPLES,
+                       formatter_class=HelpFormatter,
+                       description="Stylize SRC into DST. SRC may be a file, a folder (DST is then a folder) "
+                                   "or - for standard input; DST - writes to standard output.")
+    p.add_argument("style", help="a style name (see 'fst styles'), a .weights.h5 file, or an exported .onnx/.xml")
+    p.add_argument("src", help="input image, folder of images, or -")
+    p.add_argument("dst", help="output image (format from its extension), folder, or -")
+    image_options(p)
+    runtime_option(p)
+    p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
+    p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
+                                                  "(default: png for -, the input's own for folders)")
+    p.set_defaults(func=command)
+
+
+def _checked_options(args: argparse.Namespace) -> dict:
+    """The stylize options of `fst run`, checked before any work."""
+    from fst import images, inference
+
+    options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color,
+               "stroke_scale": args.stroke_scale}
+    if args.tile_size is not None:
+        options["tile_size"] = args.tile_size
+    inference.check_options(**options)
+    images.check_quality(args.quality)
+    return options
+
+
+def _run_stdio(args: argparse.Namespace, runner, options: dict) -> int:
+    from fst import images, inference
+    from fst.files import write_atomic
+
+    fmt = (args.format or "png") if args.dst == "-" else images.check_destination(args.dst)
+    data = sys.stdin.buffer.read() if args.src == "-" else images.read_file(args.src)
+    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, **options)
+    if args.dst == "-":
+        sys.stdout.buffer.write(encoded)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(encoded, args.dst)
+    return 0
+
+
+def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
+    from tqdm import tqdm
+
+    from fst import images, inference
+
+    src, dst = Path(args.src), Path(args.dst)
+    if dst.exists() and not dst.is_dir():
+        raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
+    if not dst.exists() and dst.suffix.lower() in images.IMAGE_EXTENSIONS:
+        raise FstError(f"{dst}: is an image file name; with a folder as input, the output must be a folder")
+    suffix = "." + args.format.lstrip(".") if args.format else None
+    if suffix:
+        images.format_for(dst / f"x{suffix}")
+    images.check_writable(dst / "x")
+    inside = dst.resolve()  # a destination inside the source is output, not input, on the next run
+    files = [p for p in images.find_images(src) if not p.resolve().is_relative_to(inside)]
+    if not files:
+        raise FstError(f"{src}: no images found (looked for {', '.join(sorted(images.IMAGE_EXTENSIONS))})")
+    failed = 0
+    for path in tqdm(files, desc="stylizing", unit="image"):
+        out = dst / path.relative_to(src)
+        if suffix:
+            out = out.with_suffix(suffix)
+        try:
+            inference.run(runner, path, out, overwrite=args.overwrite, quality=args.quality, **options)
+        except FstError as exc:
+            failed += 1
+            tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
+    if failed:
+        print(f"fst: {failed} of {len(files)} images failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def command(args: argparse.Namespace) -> int:
+    from fst import inference, runners
+
+    options = _checked_options(args)
+    runner = runners.open_runner(args.style, args.runtime)
+    if args.src == "-" or args.dst == "-":
+        return _run_stdio(args, runner, options)
+    if Path(args.src).is_dir():
+        return _run_folder(args, runner, options)
+    inference.run(runner, args.src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
+    return 0
