@@ -29,7 +29,7 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-log = logging.getLogger("fst")
+log = logging.getLogger(__name__)
 
 SUFFIX = ".weights.h5"
 NETWORK_ATTR = "fst_network"

@@ -42,7 +42,7 @@ from fst import inference, styles
 from fst.errors import FstError
 from fst.runners import Runner, open_runner
 
-log = logging.getLogger("fst.serve")
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 #: Output formats by the ``format`` parameter, and their content types.

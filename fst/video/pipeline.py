@@ -28,7 +28,7 @@ from fst.video.read import (END, Frame, Source, expected_frames, get, open_video
                             read_video)
 from fst.video.write import CONTAINERS, FramesWriter, VideoWriter, can_copy, choose_encoder, write_all
 
-log = logging.getLogger("fst")
+log = logging.getLogger(__name__)
 
 _QUEUE_FRAMES = 16
 

@@ -19,7 +19,7 @@ from fst import images
 from fst.errors import FstError
 from fst.video.read import END, Frame, Source, get
 
-log = logging.getLogger("fst")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
