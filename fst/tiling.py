@@ -11,7 +11,11 @@ from PIL import Image
 from fst.runners import Runner
 
 #: Images with more pixels than TILE_SIZE**2 are stylized in overlapping tiles of at most that many.
-TILE_SIZE = 1024
+#: Chosen from memory: a 2048x1536 photo takes 3.3 GiB whole; with 1536 px tiles any size stays near
+#: 3.0 GiB (the thumbnail pass is the largest), and the tiles agree with the whole render to 42 dB or
+#: more for every shipped style (1024 px tiles: 1.65 GiB, but 34.7 to 37.6 dB, the thumbnail being
+#: smaller). Figures: scripts/tiling_figures.py seams|memory.
+TILE_SIZE = 1536
 TILE_OVERLAP = 128
 #: The smallest tile: below it the overlap that hides the seams has no room.
 MIN_TILE_SIZE = 64

@@ -28,7 +28,7 @@ def image_options(p: argparse.ArgumentParser) -> None:
 
 def tile_size_option(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--tile-size", type=int, default=None, metavar="N",
-                   help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1024)")
+                   help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1536)")
 
 
 def runtime_option(p: argparse.ArgumentParser) -> None:
