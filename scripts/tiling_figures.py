@@ -127,6 +127,8 @@ def borders(styles: list[str], margins: list[int]) -> None:
     print(f"{len(photos)} photos 256x256; worst of the four borders of each photo, averaged over photos: "
           f"pixel step at the edge (the same {INSIDE} px inside), 3-px band colour step at the edge (the same "
           f"{INSIDE} px inside)")
+    own = np.mean([(*edge_figures(p)[:2], *edge_figures(p[INSIDE:-INSIDE, INSIDE:-INSIDE])[:2]) for p in photos], axis=0)
+    print("the photos themselves | {:.1f} ({:.1f}), {:.1f} ({:.1f})".format(*own))
     print("style | " + " | ".join(f"margin {m}" for m in margins))
     for style in styles:
         runner = open_runner(style)
