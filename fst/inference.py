@@ -44,11 +44,6 @@ class Options:
             raise FstError(f"stroke scale must be between 1 and 64, not {self.stroke_scale}")
 
 
-def check_options(**options) -> Options:
-    """The stylize options; out-of-range values are a one-line error before any work is done."""
-    return Options(**options)
-
-
 def _at_stroke_scale(forward, rgb: np.ndarray, scale: float) -> np.ndarray:
     """Stylizes a copy `scale` times smaller (strokes `scale` times larger relative to the image), brings
     it back to full size and adds the photo's own luminance detail that the small copy could not hold:
@@ -114,7 +109,7 @@ def stylize(
     ``strength`` (0..1 blend with the original), ``preserve_color`` (keep the photo's colours),
     ``stroke_scale`` (strokes K times larger), ``tile_size``. An alpha channel is carried through.
     """
-    options = check_options(**options)
+    options = Options(**options)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         fmt = images.format_for("x." + format.lstrip(".")) if format else images.format_of(data)
@@ -144,7 +139,7 @@ def stylize_frames(
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
-    options = check_options(**options)
+    options = Options(**options)
     runner = as_runner(style)
     if frames.shape[1] * frames.shape[2] > options.tile_size ** 2 or options.stroke_scale != 1:
         return np.stack([_stylize_rgb(f, runner, options) for f in frames])
@@ -165,7 +160,7 @@ def run(
 
     Refuses to replace src unless ``overwrite``.  Options as in ``stylize``.
     """
-    options = check_options(**options)
+    options = Options(**options)
     is_path = isinstance(src, (str, os.PathLike))
     fmt = images.check_destination(dst, src if is_path else None, overwrite)
     images.check_quality(quality)

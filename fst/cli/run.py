@@ -42,7 +42,7 @@ def _checked_options(args: argparse.Namespace) -> dict:
                "stroke_scale": args.stroke_scale}
     if args.tile_size is not None:
         options["tile_size"] = args.tile_size
-    inference.check_options(**options)
+    inference.Options(**options)  # out-of-range values fail here, before any work
     images.check_quality(args.quality)
     return options
 

@@ -116,14 +116,14 @@ def render(
     """
     from tqdm import tqdm
 
-    from fst.inference import check_options, stylize_frames
+    from fst.inference import Options, stylize_frames
     from fst.runners import as_runner
 
     src, dst = Path(src), Path(dst)
     if start < 0 or (duration is not None and duration <= 0) or batch_size < 1 or fps <= 0:
         raise FstError("start must be >= 0, and duration, fps and batch size > 0")
     options = dict(strength=strength, preserve_color=preserve_color, stroke_scale=stroke_scale, tile_size=tile_size)
-    check_options(max_size=max_size, **options)
+    Options(max_size=max_size, **options)  # out-of-range values fail before any decoding
     check_destination(src, dst, overwrite)
     frames_folder = is_frames_folder(dst)
     if not frames_folder:
