@@ -1,7 +1,7 @@
 """Figures for tiled stylizing and image borders, on real photos with every shipped style.
 
     python scripts/tiling_figures.py seams      # 2048x1536 collage: tiled against untiled, PSNR and steps
-    python scripts/tiling_figures.py borders    # 50 val photos: step at the border against inside
+    python scripts/tiling_figures.py borders    # 50 val photos: borders against the photo going on
     python scripts/tiling_figures.py memory     # 2048x1536 collage: time and peak memory, whole and tiled
 
 The collage is 12 photos of ../shared/data/photos/val (256x256) each enlarged to 512x512 (Lanczos),
@@ -100,52 +100,72 @@ def seams(styles: list[str], tile: int) -> None:
         Image.fromarray(row).save(OUT / f"boundary_{style}.png")
 
 
-def edge_figures(out: np.ndarray, k: int = 3) -> tuple[float, float, float, float]:
-    """Per-pixel step between the two outermost lines, and colour of the outermost k-pixel band against
-    the next k (mean over the border line), each for the worst border; and the same inside (mean)."""
-    o = out.astype(np.float64)
-    sides = [o, o[::-1], o.transpose(1, 0, 2), o.transpose(1, 0, 2)[::-1]]  # top, bottom, left, right
-    pixel = max(np.abs(s[0] - s[1]).mean() for s in sides)
-    band = max(np.abs(s[:k].mean(axis=(0, 1)) - s[k:2 * k].mean(axis=(0, 1))).max() for s in sides)
-    inner = o[2 * k:-2 * k]
-    pixel_in = np.abs(np.diff(inner, axis=0)).mean()
-    means = inner.mean(axis=1)
-    band_in = np.mean([np.abs(means[x - k:x].mean(0) - means[x:x + k].mean(0)).max() for x in range(k, len(means) - k, k)])
-    return pixel, band, pixel_in, band_in
+#: Border figures: the photo's centre crop, this far inside, is stylized alone, and its borders are
+#: compared with the same pixels of the whole photo's render, where the photo goes on past them.
+INSET = 48
+#: How wide a border band is measured, in pixels.
+BAND = 3
+#: The whole photo's render, the reference, has this margin: its own borders are far from the crop's.
+REFERENCE_MARGIN = 64
 
 
-#: Where the reference lines for the border figures are: the same measure, this far inside the image.
-INSIDE = 32
+def sides(values: np.ndarray, k: int = BAND) -> list[np.ndarray]:
+    """The outer k rows or columns of an (H, W, ...) array: top, bottom, left, right."""
+    return [values[:k], values[-k:], values[:, :k], values[:, -k:]]
 
 
-def borders(styles: list[str], margins: list[int]) -> None:
+def along_edges(image: np.ndarray) -> float:
+    """Texture in the border bands: mean absolute step between neighbours along each border."""
+    top, bottom, left, right = sides(image.astype(np.float64))
+    return float(np.mean([np.abs(np.diff(top, axis=1)).mean(), np.abs(np.diff(bottom, axis=1)).mean(),
+                          np.abs(np.diff(left, axis=0)).mean(), np.abs(np.diff(right, axis=0)).mean()]))
+
+
+def border_figures(runner, photo: np.ndarray, paddings: list[tuple[str, int]]) -> tuple[list[tuple], np.ndarray]:
+    """Per padding: mean and worst over the four borders of how far the crop's outer band lands from
+    the whole render's (grey levels), its texture along the border over the whole render's, and the
+    same distance inside (about 0: both use the whole photo's instance-norm statistics, so only the
+    borders differ). Also the crop's bottom right corner, the whole render's first, side by side."""
     from fst import tiling
+
+    whole, (rows, cols) = tiling.pad(photo, REFERENCE_MARGIN)
+    fixed = runner.with_statistics_of(whole[None])
+    reference = np.clip(fixed(whole[None])[0][rows, cols], 0, 255)[INSET:-INSET, INSET:-INSET]
+    crop = photo[INSET:-INSET, INSET:-INSET]
+    figures, corners = [], [reference[-48:, -48:]]
+    for mode, margin in paddings:
+        padded, (rows, cols) = tiling.pad(crop, margin, mode)
+        out = np.clip(fixed(padded[None])[0][rows, cols], 0, 255)
+        distance = np.abs(out - reference).mean(axis=-1)
+        off = [float(band.mean()) for band in sides(distance)]
+        figures.append((np.mean(off), max(off), along_edges(out) / along_edges(reference),
+                        float(distance[32:-32, 32:-32].mean())))
+        corners.append(out[-48:, -48:])
+    framed = [np.pad(c, [(2, 2), (2, 2), (0, 0)], constant_values=255) for c in corners]
+    return figures, np.concatenate(framed, axis=1).astype(np.uint8)
+
+
+def borders(styles: list[str], paddings: list[tuple[str, int]]) -> None:
+    """Each padding's border figures on the 50 val photos, per style; to runs/tiling/corners_STYLE.png,
+    the bottom right corners of the first six crops: the whole render, then one per padding."""
     from fst.runners import open_runner
 
     OUT.mkdir(parents=True, exist_ok=True)
-    photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(VAL.glob("*.jpg"))]
-    print(f"{len(photos)} photos 256x256; worst of the four borders of each photo, averaged over photos: "
-          f"pixel step at the edge (the same {INSIDE} px inside), 3-px band colour step at the edge (the same "
-          f"{INSIDE} px inside)")
-    own = np.mean([(*edge_figures(p)[:2], *edge_figures(p[INSIDE:-INSIDE, INSIDE:-INSIDE])[:2]) for p in photos], axis=0)
-    print("the photos themselves | {:.1f} ({:.1f}), {:.1f} ({:.1f})".format(*own))
-    print("style | " + " | ".join(f"margin {m}" for m in margins))
+    photos = [np.asarray(Image.open(p).convert("RGB"), np.float32) for p in sorted(VAL.glob("*.jpg"))]
+    size = photos[0].shape[0] - 2 * INSET
+    print(f"{len(photos)} val photos; their {size} px centre stylized alone against the same pixels of the whole "
+          f"photo's render. Outer {BAND} px: mean (worst) of the four borders of grey levels off; texture "
+          "along the borders / the whole render's; inside: grey levels off")
+    print("style | " + " | ".join(f"{mode} {margin}" for mode, margin in paddings))
     for style in styles:
         runner = open_runner(style)
-        cells, shots = [], []
-        for margin in margins:
-            figures = []
-            for photo in photos:
-                padded, (rows, cols) = tiling.pad(photo[None], margin)
-                out = np.clip(np.round(runner(padded.astype(np.float32))[0, rows, cols]), 0, 255).astype(np.uint8)
-                # The same worst-of-four measure on the lines 32 px inside: a fair reference for the edge.
-                figures.append((*edge_figures(out)[:2], *edge_figures(out[INSIDE:-INSIDE, INSIDE:-INSIDE])[:2]))
-            shots.append(out[-64:, -64:])
-            p, b, pi, bi = np.mean(figures, axis=0)
-            cells.append(f"{p:.1f} ({pi:.1f}), {b:.1f} ({bi:.1f})")
-        print(f"{style} | " + " | ".join(cells), flush=True)
-        Image.fromarray(np.concatenate(shots, axis=1)).resize((64 * 4 * len(margins), 256), Image.Resampling.NEAREST
-                                                            ).save(OUT / f"corner_{style}.png")
+        results = [border_figures(runner, photo, paddings) for photo in photos]
+        figures = np.mean([f for f, _ in results], axis=0)
+        corners = np.concatenate([c for _, c in results[:6]], axis=0)
+        Image.fromarray(corners).resize((corners.shape[1] * 3, corners.shape[0] * 3), Image.Resampling.NEAREST
+                                        ).save(OUT / f"corners_{style}.png")
+        print(f"{style} | " + " | ".join(f"{off:.1f} ({worst:.1f}), {texture:.2f}, {inside:.2f}"
+                                         for off, worst, texture, inside in figures), flush=True)
 
 
 MEMORY_SCRIPT = """
@@ -180,14 +200,15 @@ def main() -> None:
     parser.add_argument("what", choices=["seams", "borders", "memory"])
     parser.add_argument("--styles", nargs="*", default=None)
     parser.add_argument("--tile", type=int, default=1024)
-    parser.add_argument("--margins", type=int, nargs="*", default=[0, 8, 16])
+    parser.add_argument("--paddings", nargs="*", default=["reflect:0", "reflect:16", "edge:16"],
+                        help="borders: numpy.pad mode and margin in pixels, as MODE:MARGIN")
     parser.add_argument("--tiles", type=int, nargs="*", default=[4096, 1024])
     args = parser.parse_args()
     styles = args.styles or list_styles()
     if args.what == "seams":
         seams(styles, args.tile)
     elif args.what == "borders":
-        borders(styles, args.margins)
+        borders(styles, [(mode, int(margin)) for mode, margin in (p.split(":") for p in args.paddings)])
     else:
         memory(styles[0], args.tiles)
 
