@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fst import styles
 from fst.errors import FstError
-from fst.files import atomic_path, temporary_beside, write_atomic
+from fst.files import atomic_folder, atomic_path, write_atomic
 
 #: Format -> file suffix of the artefact (a SavedModel is a folder).
 FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "saved_model": ""}
@@ -233,22 +233,13 @@ def _write_litert(style: styles.Style, dst: Path) -> None:
 def _write_saved_model(style: styles.Style, dst: Path) -> None:
     """A SavedModel folder (signature ``serve``), the metadata in ``assets.extra/fst.json``; replaced whole."""
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_beside(dst, ".part", folder=True)
+        with atomic_folder(dst) as tmp:
+            os.rmdir(tmp)  # Keras' export makes the folder itself
+            _quiet_export(portable_model(style), str(tmp), "tf_saved_model")
+            (tmp / "assets.extra").mkdir(exist_ok=True)
+            (tmp / "assets.extra" / "fst.json").write_text(json.dumps(metadata(style), indent=1), encoding="utf-8")
     except OSError as exc:
         raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
-    try:
-        os.rmdir(tmp)
-        _quiet_export(portable_model(style), str(tmp), "tf_saved_model")
-        (tmp / "assets.extra").mkdir(exist_ok=True)
-        (tmp / "assets.extra" / "fst.json").write_text(json.dumps(metadata(style), indent=1), encoding="utf-8")
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        raise FstError(f"{dst}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export(

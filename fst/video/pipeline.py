@@ -77,12 +77,10 @@ def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
     if is_frames_folder(dst):
         if dst.exists() and any(dst.iterdir()) and not overwrite:
             raise FstError(f"{dst}: folder is not empty; pass --overwrite to replace its contents")
-        images.check_writable(dst)
-    else:
-        if dst.suffix.lower() not in CONTAINERS:
-            known = ", ".join(sorted(CONTAINERS))
-            raise FstError(f"{dst}: unknown video extension {dst.suffix!r}; use {known} or a folder for PNG frames")
-        images.check_destination(dst.with_suffix(".png"), overwrite=True)
+    elif dst.suffix.lower() not in CONTAINERS:
+        known = ", ".join(sorted(CONTAINERS))
+        raise FstError(f"{dst}: unknown video extension {dst.suffix!r}; use {known} or a folder for PNG frames")
+    images.check_writable(dst)
     if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise FstError(f"{dst}: is the input; write the result somewhere else")
 
