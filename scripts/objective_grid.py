@@ -71,9 +71,10 @@ def compute(name: str, folder: Path, options: dict, photos: dict[str, np.ndarray
     from fst.gatys import optimize
 
     recorded = folder / "options.json"
-    if recorded.is_file() and json.loads(recorded.read_text()) != options:
+    if not recorded.is_file():
+        write_atomic(json.dumps(options).encode(), recorded)
+    elif json.loads(recorded.read_text()) != options:
         raise SystemExit(f"{folder}: cached with other options ({recorded.read_text()}); rename the candidate")
-    write_atomic(json.dumps(options).encode(), recorded)
     for photo_name, photo in photos.items():
         out = folder / f"{Path(photo_name).stem}.png"
         if out.is_file():
