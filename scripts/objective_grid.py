@@ -10,8 +10,8 @@ keyword arguments under a short id) runs --iterations L-BFGS iterations from eac
 Each result is kept as runs/objectives/NAME/CANDIDATE/PHOTO.png and never recomputed, so a stopped
 run resumes where it stopped. The candidates: ``default``, the objective of ``fst optimize`` (content
 block4_conv2, style weight 50, painting as large as the image); ``shipped``, the objective the shipped
-network was trained on (from weights/NAME.toml, its painting at its style_size in pixels; the same
-objective as configs/NAME.toml until a new one is chosen there); then
+network was trained on (from weights/NAME.toml, its painting at its style_size in pixels; configs/NAME.toml
+now asks for the objective chosen here, which the next retraining ships); then
 variations for larger, more visible strokes. The grid (photo and shipped network first, then one
 column per candidate) goes to runs/objectives/NAME.jpg with each image's strength and retention
 (scripts/evaluate_styles.py's ``Strength``), and the table to docs/objectives/NAME.md. The grid stays
@@ -47,8 +47,8 @@ VARIATIONS = {
     "s768_deep": {"style_scale": 1.5, "style_layer_weights": [0.5, 0.5, 1.0, 1.0, 1000.0]},
     "b3_s768": {"style_scale": 1.5, "content_layers": ["block3_conv3"]},
 }
-#: Per painting, candidates that replace or add to VARIATIONS. Udnie's large flat grey shapes barely
-#: show at style weight 50 (strokes 0.99 but the photo's palette kept); ten times the weight asks for them.
+#: Per painting, candidates that replace or add to VARIATIONS. Udnie's large flat shapes seemed faint at
+#: style weight 50 in the small grid; ten times the weight facets a little more but keeps less of the face.
 EXTRA: dict[str, dict[str, dict]] = {"udnie": {"sw500": {"style_weight": 500.0}}}
 
 
@@ -193,8 +193,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help="shorter side of each photo (default 512)")
     parser.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations (default 100)")
     parser.add_argument("--only", nargs="+", default=None, metavar="ID", help="compute only these candidates")
-    parser.add_argument("--grid-only", action="store_true", help="only build the grid and table from the cache")
-    parser.add_argument("--no-grid", action="store_true",
+    stage = parser.add_mutually_exclusive_group()
+    stage.add_argument("--grid-only", action="store_true", help="only build the grid and table from the cache")
+    stage.add_argument("--no-grid", action="store_true",
                         help="only compute; build the grid and table later with --grid-only (for partial runs "
                              "over some --photo-names, whose table would list only those photos)")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "objectives")
