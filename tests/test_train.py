@@ -113,7 +113,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
     process.wait()
     assert checkpoint.exists() and not (tmp_path / "b" / "out").exists()
     with h5py.File(checkpoint, "r") as f:
-        assert f.attrs["epoch"] < 3
+        assert f.attrs["step"] < 6
 
     resumed = run_train(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
     assert resumed.returncode == 0, resumed.stderr
@@ -227,10 +227,12 @@ def test_nan_stops_and_keeps_the_last_checkpoint(tmp_path):
     from fst.training.callbacks import Checkpoint, StopOnNaN
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    checkpoint = Checkpoint(tmp_path / "c.weights.h5", "x", steps_per_epoch=5, elapsed=0.0)
+    checkpoint = Checkpoint(tmp_path / "c.weights.h5", "x", start_step=0, steps=100, elapsed=0.0)
     stop = StopOnNaN(start_step=0)
     for callback in (checkpoint, stop):
         callback.set_model(model)
+    for batch in range(5):
+        checkpoint.on_train_batch_end(batch, {"loss": 1.0})
     checkpoint.on_epoch_end(0, {"loss": 1.0})
     before = (tmp_path / "c.weights.h5").read_bytes()
     stop.on_train_batch_end(0, {"loss": float("nan")})
@@ -295,26 +297,35 @@ def test_bad_durations_are_one_line_errors(text):
         parse_duration(text)
 
 
-def test_time_limit_stops_at_a_checkpoint_exports_and_resumes(tmp_path, photos):
+def test_time_limit_holds_between_checkpoints_exports_and_resumes(tmp_path, photos):
     help_text = subprocess.run([sys.executable, "-m", "fst.cli", "train-style", "--help"], capture_output=True,
                                text=True).stdout
     assert "--time-limit" in help_text
-    # The first 2-step epoch (with compilation) already takes longer than a second: the run stops after it.
-    first = run_train(tmp_path, photos, "--steps", "100", "--checkpoint-every", "2", "--time-limit", "1s")
+    # The limit is looked at after every step, not only at checkpoints 50 steps apart: the first step (with
+    # compilation) takes longer than a second, so the run stops after it, checkpoints that step and exports.
+    args = ("--steps", "100", "--checkpoint-every", "50", "--time-limit", "1s")
+    first = run_train(tmp_path, photos, *args)
     assert first.returncode == 0, first.stderr
     assert "time limit 1s reached" in first.stderr
     with open(tmp_path / "out" / "t.toml", "rb") as f:
         figures = tomllib.load(f)["figures"]
-    assert figures["steps"] == 2 and figures["stopped_on_time"] is True
+    reached = figures["steps"]
+    assert 1 <= reached < 50 and figures["stopped_on_time"] is True
     with h5py.File(tmp_path / "run" / "checkpoint.weights.h5", "r") as f:
-        assert f.attrs["step"] == 2
-    # The same command again resumes from the checkpoint for another slice.
-    again = run_train(tmp_path, photos, "--steps", "100", "--checkpoint-every", "2", "--time-limit", "1s")
+        assert f.attrs["step"] == reached
+    # The same command again resumes from that step (not a multiple of checkpoint_every) for another slice.
+    again = run_train(tmp_path, photos, *args)
     assert again.returncode == 0, again.stderr
     with open(tmp_path / "out" / "t.toml", "rb") as f:
-        assert tomllib.load(f)["figures"]["steps"] == 4
-    losses = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
-    assert len(losses) == 2
+        resumed = tomllib.load(f)["figures"]["steps"]
+    assert reached < resumed < 50
+    # Without a limit it ends exactly at steps, its last interval cut short by the resume point (1 + 1 + 2 rows).
+    last = run_train(tmp_path, photos, "--steps", "100", "--checkpoint-every", "50")
+    assert last.returncode == 0, last.stderr
+    with open(tmp_path / "out" / "t.toml", "rb") as f:
+        figures = tomllib.load(f)["figures"]
+    assert figures["steps"] == 100 and "stopped_on_time" not in figures
+    assert len((tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]) == 4
 
 
 def test_bfloat16_under_jax_stays_close_to_float32(tmp_path, photos):

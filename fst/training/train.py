@@ -1,8 +1,8 @@
 """Training a style: the transformation network against the VGG19 perceptual loss, with ``model.fit``.
 
 One "epoch" here is ``checkpoint_every`` steps: at its end the training state
-(network, optimizer, step) is checkpointed atomically, losses are logged, and
-a preview grid is written.  Running the same command again resumes from the
+(network, optimizer, step) is checkpointed atomically and losses are logged; a
+time limit ends the epoch early, after any step.  Running the same command again resumes from the
 last checkpoint and ends with the same weights as an uninterrupted run.
 """
 
@@ -109,7 +109,7 @@ def _read_checkpoint(path: Path, fingerprint: str, steps_per_epoch: int) -> tupl
         if f.attrs.get("fingerprint") != fingerprint:
             raise FstError(f"{path}: checkpoint of a different config; restart it (--restart) or use another run folder (--run-dir)")
         # Checkpoints written before the "step" attribute counted epochs of this run's length.
-        step = int(f.attrs.get("step", int(f.attrs["epoch"]) * steps_per_epoch))
+        step = int(f.attrs["step"]) if "step" in f.attrs else int(f.attrs["epoch"]) * steps_per_epoch
         return step, float(f.attrs["elapsed_seconds"])
 
 
@@ -150,7 +150,7 @@ class _Run:
     worker: str | None  # a non-chief worker of a multi-worker run: checkpoints of its own, exports nothing
     fingerprint: str
     steps_per_epoch: int
-    epochs: int
+    epochs: int  # left to run, from the checkpoint's step
     initial_step: int
     elapsed: float
 
@@ -166,13 +166,12 @@ def _resume(config: TrainConfig, run_dir: str | os.PathLike | None, restart: boo
     if worker is not None:  # every worker checkpoints (identical state) but only the chief's is the run's
         folder = folder / worker
     steps_per_epoch = min(config.checkpoint_every, config.steps)
-    run = _Run(folder, worker, config.fingerprint(), steps_per_epoch, config.steps // steps_per_epoch, 0, 0.0)
+    run = _Run(folder, worker, config.fingerprint(), steps_per_epoch, 0, 0, 0.0)
     if restart:
         run.checkpoint.unlink(missing_ok=True)
     run.initial_step, run.elapsed = _read_checkpoint(run.checkpoint, run.fingerprint, steps_per_epoch)
-    if run.initial_step < config.steps and run.initial_step % steps_per_epoch:
-        raise FstError(f"{run.checkpoint}: at step {run.initial_step}, which is not a multiple of checkpoint_every "
-                       f"({steps_per_epoch}); resume with the checkpoint_every it was trained with")
+    # Epochs from where the checkpoint stopped (perhaps mid-interval, on a time limit); Checkpoint ends the last.
+    run.epochs = -(-max(0, config.steps - run.initial_step) // steps_per_epoch)
     if run.initial_step > config.steps:
         log.warning("%s: the checkpoint is at step %d, past steps = %d; exporting it as it is",
                     run.checkpoint, run.initial_step, config.steps)
@@ -182,13 +181,13 @@ def _resume(config: TrainConfig, run_dir: str | os.PathLike | None, restart: boo
 def _callbacks(config: TrainConfig, run: _Run, preview_data, verbose: bool) -> tuple[list, Checkpoint,
                                                                                         StopOnNaN, TimeLimit | None]:
     """The callbacks handed to fit, and the three whose state decides how the run ends."""
-    checkpoint = Checkpoint(run.checkpoint, run.fingerprint, run.steps_per_epoch, run.elapsed)
+    checkpoint = Checkpoint(run.checkpoint, run.fingerprint, run.initial_step, config.steps, run.elapsed)
     stop = StopOnNaN(run.initial_step)
     log_dir = run.folder / "logs" if backends.tensorboard_available() else None
     callbacks = [stop, checkpoint, keras.callbacks.CSVLogger(str(run.folder / "losses.csv"), append=True)]
     if preview_data:
         callbacks.append(Preview(_preview_photos(Path(preview_data), config.image_size), run.folder / "previews",
-                                 config.preview_every // run.steps_per_epoch, run.steps_per_epoch, log_dir))
+                                 config.preview_every, run.initial_step, log_dir))
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False))
     time_limit = TimeLimit(parse_duration(config.time_limit)) if config.time_limit else None
@@ -266,9 +265,10 @@ def train_style(
             log.info("starting %s from the network of %s", config.name, config.init)
 
     callbacks, checkpoint, stop, time_limit = _callbacks(config, run, preview_data, verbose)
-    if run.initial_step // run.steps_per_epoch < run.epochs:
+    if run.epochs:
         # Batch order comes from the dataset (seeded by step), so Keras must not shuffle it.
-        trainer.fit(dataset, epochs=run.epochs, initial_epoch=run.initial_step // run.steps_per_epoch,
+        first = run.initial_step // run.steps_per_epoch
+        trainer.fit(dataset, epochs=first + run.epochs, initial_epoch=first,
                     steps_per_epoch=run.steps_per_epoch, shuffle=False, callbacks=callbacks, verbose=0)
     if stop.bad_step is not None:
         kept = f"the last good checkpoint (step {checkpoint.last_good_step or run.initial_step})"
