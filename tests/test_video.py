@@ -1,9 +1,12 @@
 """Video: clips built with PyAV are stylized with timing, size, rotation and sound kept; bad input fails cleanly."""
 
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -28,17 +31,18 @@ def photo_frames(count: int, width: int, height: int) -> list[np.ndarray]:
 
 
 def make_clip(path, *, frames=12, size=(64, 48), fps=12, audio=False, rotation=0, codec="libx264",
-              pts=None, corrupt_at=None):
-    """Writes a clip; `pts` gives explicit timestamps in 1/1000 s (variable frame rate)."""
+              pts=None, corrupt_at=None, audio_codec="aac", options=None):
+    """Writes a clip; `pts` gives explicit timestamps in 1/1000 s (variable frame rate), `options`
+    the muxer's (e.g. movflags)."""
     width, height = size
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options or {}) as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if pts is not None:
             video.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=SAMPLE_RATE) if audio else None
+        sound = out.add_stream(audio_codec, rate=SAMPLE_RATE) if audio else None
         for i, rgb in enumerate(photo_frames(frames, width, height)):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = pts[i] if pts is not None else i
@@ -201,22 +205,124 @@ def test_bad_input_one_line_errors(tmp_path, tiny_style, case, reason, capsys):
     assert not list(tmp_path.glob(".*part*"))
 
 
+#: A child process's memory bound (RLIMIT_DATA: its heap and private writable mappings, not the address
+#: space that TensorFlow only reserves): a tiny clip needs under 1 GiB, so that a runaway allocation on
+#: bad input fails rather than taking the machine's memory.
+CHILD_MEMORY = 4 * 2**30
+TRUNCATION_WARNING = re.compile(r"only (\d+) of the (\d+) frames its header promises could be read \(truncated\?\)")
+
+
+def run_fst(*args, timeout=300) -> subprocess.CompletedProcess:
+    """Runs the fst command in a child process, bounded in time and memory (a crash is an exit status
+    here, not the end of the test run).  On the CPU: a GPU's driver maps memory of its own."""
+    def bound_memory():
+        resource.setrlimit(resource.RLIMIT_DATA, (CHILD_MEMORY, CHILD_MEMORY))
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "fst.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=bound_memory, env=env)
+
+
+@pytest.mark.parametrize("source, codec, audio_codec, options, destination", [
+    ("clip.webm", "libvpx-vp9", "libopus", None, "out.webm"),  # the sound copied
+    ("clip.webm", "libvpx-vp9", "libopus", None, "out.mp4"),  # copied into another container
+    ("clip.mkv", "libx264", "aac", None, "out.webm"),  # re-encoded
+    ("clip.mp4", "libx264", "aac", {"movflags": "faststart"}, "out.mkv"),
+    ("clip.mov", "libx264", "aac", {"movflags": "faststart"}, "out.mov"),
+    ("clip.avi", "mpeg4", "libmp3lame", None, "out.m4v"),
+])
+def test_truncated_video_with_sound_keeps_what_could_be_read(tmp_path, tiny_style, source, codec, audio_codec,
+                                                             options, destination):
+    """A clip with sound cut at half its bytes (a download stopped short): the frames before the cut
+    are stylized, with one warning line.  This crashed (segfault) while the output's sound stream was
+    made from the input's after the reader, done with so short an input, had closed it."""
+    src = make_clip(tmp_path / source, frames=12, fps=12, audio=True, codec=codec, audio_codec=audio_codec,
+                    options=options)
+    src.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    dst = tmp_path / destination
+    result = run_fst("video", tiny_style, src, dst)
+    assert result.returncode == 0, result.stderr[-3000:]
+    warning = TRUNCATION_WARNING.search(result.stderr)
+    assert warning, result.stderr[-3000:]
+    count, width, height, _, _, audio, _ = probe(dst)
+    assert 0 < count == int(warning[1]) < int(warning[2]) and (width, height) == (64, 48)
+    assert audio is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source, destination])  # no temporary file
+
+
+def test_truncated_mp4_without_its_index_is_one_line(tmp_path, tiny_style, capsys):
+    """An MP4 keeps its index at the end by default: cut short, not one frame can be found."""
+    src = make_clip(tmp_path / "clip.mp4", frames=12, fps=12, audio=True)
+    src.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    assert main(["video", str(tiny_style), str(src), str(tmp_path / "out.webm")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fst: error: {src}: truncated before its index (the 'moov' box at the end of an MP4/MOV), "
+                   "without which no frame can be read"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_video_cut_before_its_first_frame_is_one_line(tmp_path, tiny_style, capsys):
+    src = make_clip(tmp_path / "clip.webm", frames=12, fps=12, codec="libvpx-vp9")
+    with av.open(str(src)) as f:
+        first = next(p for p in f.demux(video=0) if p.size)
+    src.write_bytes(src.read_bytes()[: first.pos + first.size // 2])
+    assert main(["video", str(tiny_style), str(src), str(tmp_path / "out.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fst: error: {src}: none of the 12 video frames its header promises could be read (truncated?)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.webm"]
+
+
+def test_frames_folder_takes_start_and_duration(tmp_path, tiny_style):
+    """A folder's frames are 1/fps apart: start and duration pick them by that time, as for a video."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, rgb in enumerate(photo_frames(10, 64, 48)):
+        Image.fromarray(rgb).save(frames / f"{i:03d}.png")
+    report = render(tiny_style, frames, tmp_path / "cut.mp4", fps=10, start=0.3, duration=0.5, progress=False)
+    count, *_, times, _, _ = probe(tmp_path / "cut.mp4")
+    assert report.frames == count == 5
+    np.testing.assert_allclose(times, np.arange(5) / 10, atol=1e-3)
+
+
 def test_unknown_style_fails_before_decoding(tmp_path):
     with pytest.raises(FstError, match="no_such_style"):
         render("no_such_style", tmp_path / "missing.mp4", tmp_path / "out.mp4")
 
 
 def test_interrupted_render_leaves_no_output(tmp_path, tiny_style):
-    src = make_clip(tmp_path / "long.mp4", frames=240, size=(256, 192), fps=24)
-    dst = tmp_path / "out.mp4"
+    """Ctrl-C mid-render.  The source is a named pipe that this test holds open after writing most
+    of a clip into it: the render cannot reach the end of its input, and so cannot finish before
+    the signal, however slowly a loaded machine runs either process.  (Three seconds of the clip,
+    36 frames, are enough for FFmpeg to open it: it reads 20 frames to find the frame rate.)"""
+    clip = make_clip(tmp_path / "clip.mkv", frames=48, fps=12).read_bytes()
+    src, dst = tmp_path / "live.mkv", tmp_path / "out.mp4"
+    os.mkfifo(src)
+    interrupted = threading.Event()
+
+    def feed():
+        try:
+            with open(src, "wb") as pipe:  # opens once fst opens the other end
+                pipe.write(clip[: len(clip) * 3 // 4])
+                pipe.flush()
+                interrupted.wait(timeout=120)
+        except BrokenPipeError:  # fst closed its end first
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
     process = subprocess.Popen([sys.executable, "-m", "fst.cli", "video", str(tiny_style), str(src), str(dst)],
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    for line in iter(lambda: process.stderr.read(1), ""):
-        if list(tmp_path.glob(".out.mp4.*")):  # the render has begun writing
+    err = ""
+    for char in iter(lambda: process.stderr.read(1), ""):
+        err += char
+        if "stylizing" in err:  # the progress bar: frames were decoded and the first batch is under way
             break
+    assert list(tmp_path.glob(".out.mp4.*")), err  # the render has its temporary output
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    interrupted.set()
+    rest = process.communicate(timeout=120)[1]
+    feeder.join(timeout=10)
+    assert process.returncode == 130 and (err + rest).strip().endswith("fst: interrupted"), err + rest
     assert not dst.exists() and not list(tmp_path.glob(".out.mp4.*"))
 
 

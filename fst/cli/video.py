@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", help="video encoder, e.g. libx264, libvpx-vp9, mpeg4 (default from the extension)")
     p.add_argument("--crf", type=int, help="constant quality, lower is better: 0 to 51 for H.264 (default 18), "
                                            "0 to 63 for VP9 (default 31)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of a folder of frames (default 25)")
+    p.add_argument("--fps", type=float, default=25.0,
+                   help="frame rate of a folder of frames, 0.001 to 10000 (default 25)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
     p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
     p.add_argument("--preserve-color", action="store_true", help="keep the video's colours, transfer only luminance")

@@ -9,6 +9,7 @@ nothing behind (and what a killed run left is swept by the next run to the same 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -24,13 +25,18 @@ from fst import images, styles
 from fst.errors import FstError
 from fst.files import atomic_folder, atomic_path, sweep_temporaries
 from fst.inference import TILE_SIZE
-from fst.video.read import (END, Frame, Source, expected_frames, get, open_video, put, read_frames_folder,
-                            read_video)
+from fst.video.read import (END, Frame, Source, expected_frames, folder_range, get, open_video, put,
+                            read_frames_folder, read_video)
 from fst.video.write import CONTAINERS, FramesWriter, VideoWriter, can_copy, choose_encoder, write_all
 
 log = logging.getLogger(__name__)
 
 _QUEUE_FRAMES = 16
+#: Limits of the start time and of a folder's frame rate: 10**9 seconds (32 years) still fit FFmpeg's
+#: 64-bit timestamps in time bases down to a nanosecond; a folder's rate is kept as a fraction over
+#: at most 1001, which rounds a rate under 0.001 to 0; over 10000 frames a second is no video.
+MAX_START = 10**9
+MIN_FPS, MAX_FPS = 0.001, 10000
 
 
 @dataclass
@@ -85,6 +91,20 @@ def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
         raise FstError(f"{dst}: is the input; write the result somewhere else")
 
 
+def check_numbers(start: float, duration: float | None, fps: float, batch_size: int) -> None:
+    """The time range, rate and batch size, as one-line errors before any work.  NaN, infinity and
+    huge values included: comparisons alone let them through to fail mid-render (a seek to NaN, a
+    timestamp or time base past 64 bits, a folder's rate rounded to 0)."""
+    if not 0 <= start <= MAX_START:  # False for NaN
+        raise FstError(f"start must be from 0 to {MAX_START:,} seconds, not {start}")
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
+        raise FstError(f"duration must be a number of seconds over 0, not {duration}")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise FstError(f"fps must be from {MIN_FPS} to {MAX_FPS}, not {fps}")
+    if batch_size < 1:
+        raise FstError(f"batch size must be at least 1, not {batch_size}")
+
+
 def render(
     style: str | os.PathLike | styles.Style,
     src: str | os.PathLike,
@@ -118,8 +138,7 @@ def render(
     from fst.runners import as_runner
 
     src, dst = Path(src), Path(dst)
-    if start < 0 or (duration is not None and duration <= 0) or batch_size < 1 or fps <= 0:
-        raise FstError("start must be >= 0, and duration, fps and batch size > 0")
+    check_numbers(start, duration, fps, batch_size)
     options = dict(strength=strength, preserve_color=preserve_color, stroke_scale=stroke_scale, tile_size=tile_size)
     Options(max_size=max_size, **options)  # out-of-range values fail before any decoding
     check_destination(src, dst, overwrite)
@@ -135,32 +154,34 @@ def render(
 
     if src.is_dir():
         rate = Fraction(fps).limit_denominator(1001)
-        source, total = Source(rate=rate, rotation=0), len(images.frame_files(src))
-        reader = _Stage(lambda: read_frames_folder(src, frames_in, stop, max_size, rate), "fst-reader", stop)
+        source, audio = Source(rate=rate, rotation=0), None
+        total = len(folder_range(len(images.frame_files(src)), rate, start, end))
+        reader = _Stage(lambda: read_frames_folder(src, frames_in, stop, max_size, rate, start, end), "fst-reader",
+                        stop)
     else:
         container = open_video(src)
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         rate = video.average_rate or video.guessed_rate or Fraction(25)
-        source = Source(rate=rate, audio_stream=audio)
+        source = Source(rate=rate)
         total = report.expected_frames = expected_frames(container, video, start, end)
         copy_audio = False
         if audio is not None and frames_folder:
             log.info("%s: the sound is not written to a folder of frames", src)
-            source.audio_stream = None
+            audio = None
         elif audio is not None:
             copy_audio = can_copy(audio, dst.suffix.lower())
             report.audio = "copied" if copy_audio else "re-encoded"
-        reader = _Stage(lambda: read_video(container, src, frames_in, stop, report, source, max_size, start,
-                                           end, copy_audio), "fst-reader", stop)
+        reader = _Stage(lambda: read_video(container, audio, src, frames_in, stop, report, source, max_size,
+                                           start, end, copy_audio), "fst-reader", stop)
 
     destination = atomic_folder(dst) if frames_folder else atomic_path(dst, suffix=dst.suffix)
     began = time.monotonic()
     with destination as target:
         if frames_folder:
             writer = FramesWriter(target, report)
-        else:
-            writer = VideoWriter(target, dst.suffix.lower(), source, encoder, crf, start, report)
+        else:  # before the reader starts, which then has the input container to itself
+            writer = VideoWriter(target, dst.suffix.lower(), source, encoder, crf, start, report, audio)
         writer_stage = _Stage(lambda: write_all(writer, frames_out, stop), "fst-writer", stop)
         reader.start()
         writer_stage.start()
@@ -194,8 +215,13 @@ def render(
         for stage in (reader, writer_stage):
             if stage.error is not None:
                 raise stage.error
+        if report.frames == 0 and (start or end):
+            raise FstError(f"{src}: no video frames to stylize in that time range")
+        if report.frames == 0 and report.expected_frames:
+            raise FstError(f"{src}: none of the {report.expected_frames} video frames its header promises "
+                           "could be read (truncated?)")
         if report.frames == 0:
-            raise FstError(f"{src}: no video frames to stylize" + (" in that time range" if start or end else ""))
+            raise FstError(f"{src}: no video frames to stylize")
     report.seconds = time.monotonic() - began
     if report.corrupt_packets:
         log.warning("%s: skipped %d corrupt video packet(s)", src, report.corrupt_packets)

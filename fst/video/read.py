@@ -6,7 +6,9 @@ or audio frames (audio to re-encode) as they are, and ``END`` last.
 
 from __future__ import annotations
 
+import math
 import queue
+import struct
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,7 +39,6 @@ class Source:
 
     rate: Fraction
     rotation: int | None = None
-    audio_stream: object = None  # the input audio stream, when there is one
 
 
 def put(q: queue.Queue, item, stop: threading.Event) -> None:
@@ -74,6 +75,9 @@ def open_video(src: Path):
     try:
         container = av.open(str(src))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if lacks_mp4_index(src):
+            raise FstError(f"{src}: truncated before its index (the 'moov' box at the end of an MP4/MOV), "
+                           "without which no frame can be read") from None
         raise FstError(f"{src}: not a video FFmpeg can read ({reason(exc)})") from None
     if not container.streams.video:
         container.close()
@@ -85,24 +89,51 @@ def open_video(src: Path):
     return container
 
 
-def decode(packet, report) -> list:
-    """Decodes one packet; a corrupt one is counted and skipped rather than ending the render."""
+def lacks_mp4_index(src: Path) -> bool:
+    """Whether src is an MP4/MOV cut short before its 'moov' box: its top-level boxes, which
+    start with 'ftyp', run past the end of the file with no 'moov' among them."""
+    if not src.is_file():
+        return False
+    size, position, kinds = src.stat().st_size, 0, []
+    try:
+        with open(src, "rb") as f:
+            while position + 8 <= size:
+                f.seek(position)
+                length, kind = struct.unpack(">I4s", f.read(8))
+                if length == 1 and position + 16 <= size:
+                    length = struct.unpack(">Q", f.read(8))[0]
+                elif length == 0:  # the last box, to the end of the file
+                    length = size - position
+                if length < 8:
+                    return False
+                kinds.append(kind)
+                position += length
+    except OSError:
+        return False
+    return kinds[:1] == [b"ftyp"] and b"moov" not in kinds and position > size
+
+
+def decode(packet, report=None) -> list:
+    """Decodes one packet; a corrupt one is skipped rather than ending the render, and counted in
+    ``report`` when given (video packets, which the warning counts; a sound packet is not worth one)."""
     import av
 
     try:
         return packet.decode()
     except av.error.InvalidDataError:
-        report.corrupt_packets += 1
+        if report is not None:
+            report.corrupt_packets += 1
         return []
 
 
-def read_video(container, src: Path, out: queue.Queue, stop: threading.Event, report, source: Source,
+def read_video(container, audio, src: Path, out: queue.Queue, stop: threading.Event, report, source: Source,
                max_size: int | None, start: float, end: float | None, copy_audio: bool) -> None:
-    """Demuxes video and audio in file order: frames go out as RGB, audio as packets (copy) or
-    frames.  The first frame's display rotation is noted in ``source`` for the writer."""
+    """Demuxes video and ``audio`` (the input's audio stream, or None) in file order: frames go out
+    as RGB, audio as packets (copy) or frames.  The first frame's display rotation is noted in
+    ``source`` for the writer.  The container is this thread's alone from the start: closed here."""
     import av
 
-    video, audio = container.streams.video[0], source.audio_stream
+    video = container.streams.video[0]
     if start > 0:
         container.seek(int(start / video.time_base), stream=video)
     streams = [video] + ([audio] if audio is not None else [])
@@ -111,7 +142,9 @@ def read_video(container, src: Path, out: queue.Queue, stop: threading.Event, re
             if stop.is_set():
                 return
             if packet.stream is audio:
-                if packet.size == 0 or packet.pts is None:
+                # A corrupt packet (one a truncation cut off, say) is dropped: copied, the output's
+                # sound would not decode.
+                if packet.size == 0 or packet.pts is None or packet.is_corrupt:
                     continue
                 t = float(packet.pts * packet.time_base)
                 if t < start or (end is not None and t >= end):
@@ -119,7 +152,7 @@ def read_video(container, src: Path, out: queue.Queue, stop: threading.Event, re
                 if copy_audio:
                     put(out, packet, stop)
                 else:
-                    for frame in decode(packet, report):
+                    for frame in decode(packet):
                         put(out, frame, stop)
                 continue
             for frame in decode(packet, report):
@@ -142,15 +175,23 @@ def read_video(container, src: Path, out: queue.Queue, stop: threading.Event, re
         container.close()
 
 
+def folder_range(count: int, rate: Fraction, start: float, end: float | None) -> range:
+    """The indices of a folder's frames, 1/rate seconds apart, that fall from start to end."""
+    first = max(0, math.ceil((start - 1e-6) * float(rate)))
+    last = count if end is None else min(count, math.ceil((end - 1e-6) * float(rate)))
+    return range(first, max(first, last))
+
+
 def read_frames_folder(src: Path, out: queue.Queue, stop: threading.Event, max_size: int | None,
-                       rate: Fraction) -> None:
-    """A folder of image files in name order, as frames 1/rate apart."""
+                       rate: Fraction, start: float, end: float | None) -> None:
+    """A folder of image files in name order, as frames 1/rate apart, those from start to end."""
     files = images.frame_files(src)
     try:
         size = None
-        for i, path in enumerate(files):
+        for i in folder_range(len(files), rate, start, end):
             if stop.is_set():
                 return
+            path = files[i]
             rgb = images.load_image(path)[0]
             if max_size and max(rgb.shape[:2]) > max_size:
                 rgb = images.resize_long_side(rgb, max_size)

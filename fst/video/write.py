@@ -96,23 +96,37 @@ def choose_encoder(suffix: str, codec: str | None, crf: int | None) -> tuple[Enc
 
 
 class VideoWriter:
-    """Opens the output on the first frame (its size is known then), then encodes and muxes in order."""
+    """Encodes and muxes in order; the video stream's size is set on the first frame.
+
+    ``audio`` is the input's audio stream (or None), copied or re-encoded as ``report.audio`` says.
+    The output container and its streams are made here, on the caller's thread before the reader
+    starts, so that the writer thread never touches the input container, which the reader thread
+    demuxes and closes: the sound's stream made from the input's on the first frame read freed
+    memory (a segfault) once a short or truncated input had been read to its end and closed.
+    """
 
     def __init__(self, path: Path, suffix: str, source: Source, encoder: Encoder, crf: int | None,
-                 start: float, report):
-        self.path, self.container_facts, self.source = path, CONTAINERS[suffix], source
-        self.encoder, self.crf, self.start, self.report = encoder, crf, start, report
-        self.container = self.video = self.audio = None
+                 start: float, report, audio=None):
+        import av
+
+        facts = CONTAINERS[suffix]
+        self.source, self.encoder, self.crf, self.start, self.report = source, encoder, crf, start, report
+        self.container = av.open(str(path), "w", format=facts.muxer)
+        self.video = self.container.add_stream(encoder.name, rate=source.rate)
+        self.audio = None
+        if audio is not None and report.audio == "copied":
+            self.audio = self.container.add_stream_from_template(audio)
+        elif audio is not None:
+            self.audio = self.container.add_stream(facts.audio, rate=audio.codec_context.sample_rate)
+        self.report.codec = self.video.codec_context.name
+        self.started = False
         self.pending_audio: list = []
         self.pad = (0, 0)
 
-    def _open(self, frame: Frame) -> None:
-        import av
-
-        self.container = av.open(str(self.path), "w", format=self.container_facts.muxer)
+    def _start(self, frame: Frame) -> None:
+        """Sets the video stream's size, timing and rotation from the first frame."""
+        video, name = self.video, self.report.codec
         height, width = frame.rgb.shape[:2]
-        video = self.container.add_stream(self.encoder.name, rate=self.source.rate)
-        name = video.codec_context.name
         self.pad = (height % 2, width % 2) if self.encoder.even_size else (0, 0)
         video.width, video.height = width + self.pad[1], height + self.pad[0]
         video.pix_fmt = "yuv420p"
@@ -121,25 +135,18 @@ class VideoWriter:
             video.options = {"crf": str(self.crf), **({"b": "0"} if name == "libvpx-vp9" else {})}
         if self.source.rotation:
             video.set_display_rotation(self.source.rotation)
-        self.video = video
-        self.report.codec, self.report.width, self.report.height = name, width, height
+        self.report.width, self.report.height = width, height
         if any(self.pad):
             log.info("padding %dx%d frames to %dx%d for %s", width, height, video.width, video.height, name)
-        source_audio = self.source.audio_stream
-        if source_audio is not None:
-            if self.report.audio == "copied":
-                self.audio = self.container.add_stream_from_template(source_audio)
-            else:
-                self.audio = self.container.add_stream(self.container_facts.audio,
-                                                       rate=source_audio.codec_context.sample_rate)
         self.start_pts = round(self.start / frame.time_base)
+        self.started = True
 
     def write(self, item) -> None:
         import av
 
         if isinstance(item, Frame):
-            if self.container is None:
-                self._open(item)
+            if not self.started:
+                self._start(item)
                 for pending in self.pending_audio:
                     self._write_audio(pending)
                 self.pending_audio.clear()
@@ -150,7 +157,7 @@ class VideoWriter:
             frame.pts, frame.time_base = item.pts - self.start_pts, item.time_base
             for packet in self.video.encode(frame):
                 self.container.mux(packet)
-        elif self.container is None:
+        elif not self.started:
             self.pending_audio.append(item)
         else:
             self._write_audio(item)
@@ -171,14 +178,16 @@ class VideoWriter:
                 self.container.mux(packet)
 
     def close(self) -> None:
-        if self.container is None:
-            return
-        for packet in self.video.encode():
-            self.container.mux(packet)
-        if self.audio is not None and self.report.audio == "re-encoded":
-            for packet in self.audio.encode():
-                self.container.mux(packet)
-        self.container.close()
+        """Flushes the encoders (when a frame came) and closes the file."""
+        try:
+            if self.started:
+                for packet in self.video.encode():
+                    self.container.mux(packet)
+                if self.audio is not None and self.report.audio == "re-encoded":
+                    for packet in self.audio.encode():
+                        self.container.mux(packet)
+        finally:
+            self.container.close()
 
 
 class FramesWriter:
