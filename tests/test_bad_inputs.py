@@ -301,3 +301,88 @@ def test_unwritable_video_destination_fails_before_decoding(tmp_path, capsys):
     blocker.write_text("a file, not a folder")
     assert main(["video", STYLE, str(tmp_path / "missing.mp4"), str(blocker / "out.mp4")]) == 2
     one_error_line(capsys, "cannot write", "is not a writable folder")
+
+
+# Serve (issue 34) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def styles_never_loaded(monkeypatch):
+    """fst serve checks --port and --host before it loads the styles (seconds each), and fails fast."""
+    serve_app = pytest.importorskip("fst.serve.app", reason="fst serve needs the serve extra")
+
+    def refuse(*args, **kwargs):
+        pytest.fail("the styles were loaded before the port and host were checked")
+
+    monkeypatch.setattr(serve_app, "create_app", refuse)
+
+
+@pytest.mark.parametrize("port, reason", [
+    ("70000", "--port must be from 0 to 65535, not 70000"),
+    ("-1", "--port must be from 0 to 65535, not -1"),
+    ("eighty", "--port must be a number from 0 to 65535, not 'eighty'"),
+])
+def test_serve_port_out_of_range_or_not_a_number(styles_never_loaded, capsys, port, reason):
+    assert main(["serve", "--port", port]) == 2
+    one_error_line(capsys, reason)
+
+
+def test_serve_port_in_use(styles_never_loaded, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    one_error_line(capsys, f"cannot listen on 127.0.0.1 port {port}", "in use", "--port 0 picks a free one")
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("no-such-host.invalid", "--host no-such-host.invalid: cannot resolve it"),
+    ("192.0.2.1", "cannot listen on 192.0.2.1 port 8000 (Cannot assign requested address)"),
+], ids=["unresolvable", "not-this-machine"])
+def test_serve_host_that_cannot_be_resolved_or_bound(styles_never_loaded, capsys, host, reason):
+    assert main(["serve", "--host", host, "--port", "8000"]) == 2
+    one_error_line(capsys, reason)
+
+
+# Video (issue 34) ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--fps", "nan"], "fps must be from 0.001 to 10000, not nan"),
+    (["--fps", "inf"], "fps must be from 0.001 to 10000, not inf"),
+    (["--fps=-inf"], "fps must be from 0.001 to 10000, not -inf"),
+    (["--fps", "-1"], "fps must be from 0.001 to 10000, not -1.0"),
+    (["--fps", "0.0001"], "fps must be from 0.001 to 10000, not 0.0001"),  # a rate that rounds to 0
+    (["--fps", "1e12"], "fps must be from 0.001 to 10000, not 1000000000000.0"),
+    (["--start", "nan"], "start must be from 0 to 1,000,000,000 seconds, not nan"),
+    (["--start", "inf"], "start must be from 0 to 1,000,000,000 seconds, not inf"),
+    (["--start=-inf"], "start must be from 0 to 1,000,000,000 seconds, not -inf"),
+    (["--start", "-1"], "start must be from 0 to 1,000,000,000 seconds, not -1.0"),
+    (["--start", "1e300"], "start must be from 0 to 1,000,000,000 seconds, not 1e+300"),
+    (["--duration", "nan"], "duration must be a number of seconds over 0, not nan"),
+    (["--duration", "inf"], "duration must be a number of seconds over 0, not inf"),
+    (["--duration", "-1"], "duration must be a number of seconds over 0, not -1.0"),
+    (["--duration", "0"], "duration must be a number of seconds over 0, not 0.0"),
+    (["--strength", "nan"], "strength must be between 0 and 1, not nan"),
+    (["--strength", "inf"], "strength must be between 0 and 1, not inf"),
+    (["--strength", "-1"], "strength must be between 0 and 1, not -1.0"),
+    (["--stroke-scale", "nan"], "stroke scale must be between 1 and 64, not nan"),
+    (["--stroke-scale", "inf"], "stroke scale must be between 1 and 64, not inf"),
+    (["--stroke-scale", "-1"], "stroke scale must be between 1 and 64, not -1.0"),
+])
+@pytest.mark.parametrize("source", ["video", "folder"])
+def test_video_float_options_out_of_range_are_one_line(tmp_path, small_photo, capsys, args, reason, source):
+    """NaN, infinity, negative and unusable values of every float option of fst video, for a video
+    and for a folder of frames (where --fps applies): one line before any frame is stylized."""
+    if source == "video":
+        src = clip(tmp_path, frames=3)
+    else:
+        src = tmp_path / "frames"
+        src.mkdir()
+        shutil.copy(small_photo, src / "000.png")
+    assert main(["video", STYLE, str(src), str(tmp_path / "out.mp4"), *args]) == 2
+    one_error_line(capsys, reason)
+    assert not (tmp_path / "out.mp4").exists()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import http.client
 import json
+import logging
 import os
 import struct
 import sys
 import tempfile
+import threading
+import time
 import zlib
 
 import numpy as np
@@ -21,7 +25,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import fst.serve  # noqa: E402
 from fst.cli import main  # noqa: E402
 from fst.errors import FstError  # noqa: E402
-from fst.serve.app import Limits, create_app  # noqa: E402
+from fst.serve.app import Limits, bind, create_app, make_server  # noqa: E402
 
 STYLE = "udnie"
 
@@ -114,6 +118,9 @@ def test_page_and_its_files_are_served_and_need_nothing_from_outside(client):
         assert client.get(asset).status_code == 200
     for text in [page.text, client.get("/static/app.js").text, client.get("/static/style.css").text]:
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg") and len(icon.content) < 2000 and 'href="/favicon.ico"' in page.text
     spec = client.get("/openapi.json").json()
     assert {"/api/stylize", "/api/styles", "/healthz"} <= set(spec["paths"])
     names = {p["name"] for p in spec["paths"]["/api/stylize"]["post"]["parameters"]}
@@ -210,6 +217,21 @@ def test_bad_multipart_uploads_are_400(client, photo_bytes):
     assert bad.status_code == 422 and bad.json()["error"].startswith("strength")
 
 
+@pytest.mark.parametrize("body", [
+    b"garbage, not multipart at all",
+    b"--xyz\r\nContent-Disposition form-data\r\n\r\nno colon in the header\r\n--xyz--\r\n",
+    b"--xyz\r\n\x00bad: header\r\n\r\ndata\r\n--xyz--\r\n",
+    b"--xyzQ\r\n",
+], ids=["no-boundary", "header-without-colon", "bad-header-character", "boundary-runs-on"])
+def test_a_malformed_multipart_body_is_a_clean_400_and_logs_nothing(client, caplog, body):
+    response = client.post(f"/api/stylize?style={STYLE}", content=body,
+                           headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code == 400
+    assert response.json()["error"] == ("malformed multipart upload: not multipart/form-data with the boundary "
+                                        "its Content-Type names; send one image as the field 'image'")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_a_large_content_length_is_refused_before_any_byte_is_read(app):
     status, headers, body, calls = asyncio.run(asgi(
         app, "/api/stylize", f"style={STYLE}", [{"type": "http.request", "body": b"x" * 100}],
@@ -236,9 +258,35 @@ def test_a_big_multipart_upload_never_touches_the_disk(client, monkeypatch, tmp_
     assert Image.open(io.BytesIO(response.content)).size == (32, 29)
 
 
-def test_a_full_queue_answers_503_with_retry_after_and_a_disconnect_frees_its_place(photo_bytes):
+def test_a_full_queue_answers_503_with_retry_after_before_reading_the_body(photo_bytes, monkeypatch):
     app = create_app([STYLE], Limits(workers=1, queue=0))
     before = set(os.listdir(tempfile.gettempdir()))
+    gate = threading.Event()
+    real = fst.serve.app.stylize_upload
+    monkeypatch.setattr("fst.serve.app.stylize_upload", lambda *args: gate.wait(30) and real(*args))
+
+    async def scenario():
+        first = asyncio.create_task(asgi(app, "/api/stylize", f"style={STYLE}&max_size=64",
+                                         [{"type": "http.request", "body": photo_bytes}]))
+        while app.state.pool.active == 0:
+            await asyncio.sleep(0.01)
+        refused = await asgi(app, "/api/stylize", f"style={STYLE}",
+                             [{"type": "http.request", "body": photo_bytes}])
+        gate.set()
+        return refused, await first
+
+    (status, headers, body, calls), first = asyncio.run(scenario())
+    assert status == 503 and int(headers["retry-after"]) >= 1 and calls == 0
+    assert "busy" in json.loads(body)["error"]
+    assert first[0] == 200
+    client = TestClient(app)
+    assert busy(client) == 0
+    assert client.post(f"/api/stylize?style={STYLE}&max_size=64", content=photo_bytes).status_code == 200
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_an_upload_takes_no_place_and_a_disconnect_leaves_none_taken(photo_bytes):
+    app = create_app([STYLE], Limits(workers=1, queue=0))
 
     async def scenario():
         gate = asyncio.Event()
@@ -249,21 +297,17 @@ def test_a_full_queue_answers_503_with_retry_after_and_a_disconnect_frees_its_pl
             yield {"type": "http.disconnect"}
 
         first = asyncio.create_task(asgi(app, "/api/stylize", f"style={STYLE}", slow_upload()))
-        while app.state.pool.active == 0:
-            await asyncio.sleep(0.01)
-        refused = await asgi(app, "/api/stylize", f"style={STYLE}",
-                             [{"type": "http.request", "body": photo_bytes}])
+        await asyncio.sleep(0.1)
+        during = app.state.pool.active
+        served = await asgi(app, "/api/stylize", f"style={STYLE}&max_size=64",
+                            [{"type": "http.request", "body": photo_bytes}])
         gate.set()
         await first
-        return refused
+        return during, served
 
-    status, headers, body, _ = asyncio.run(scenario())
-    assert status == 503 and int(headers["retry-after"]) >= 1
-    assert "busy" in json.loads(body)["error"]
-    client = TestClient(app)
-    assert busy(client) == 0
-    assert client.post(f"/api/stylize?style={STYLE}&max_size=64", content=photo_bytes).status_code == 200
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    during, (status, _, _, _) = asyncio.run(scenario())
+    assert during == 0 and status == 200
+    assert app.state.pool.active == 0
 
 
 def test_healthz_answers_while_an_image_is_stylized(app, photo_bytes):
@@ -330,3 +374,62 @@ def test_an_upload_that_stalls_is_408_and_frees_its_place(app, monkeypatch):
     status, _, body, _ = asyncio.run(asgi(app, "/api/stylize", f"style={STYLE}", stalled()))
     assert status == 408 and "not received within 0.3 s" in json.loads(body)["error"]
     assert app.state.pool.active == 0
+
+
+def test_an_upload_that_goes_quiet_is_408_before_the_whole_upload_time(app, monkeypatch):
+    monkeypatch.setattr("fst.serve.app.UPLOAD_SECONDS", 5)
+    monkeypatch.setattr("fst.serve.app.UPLOAD_IDLE_SECONDS", 0.3)
+
+    async def quiet():
+        yield {"type": "http.request", "body": b"\xff\xd8", "more_body": True}
+        await asyncio.sleep(30)
+
+    started = time.monotonic()
+    status, _, body, _ = asyncio.run(asgi(app, "/api/stylize", f"style={STYLE}", quiet()))
+    assert status == 408 and "upload stalled: no data for 0.3 s" in json.loads(body)["error"]
+    assert time.monotonic() - started < 3 and app.state.pool.active == 0
+
+
+def test_stalled_connections_do_not_starve_a_real_request(tiny_style, photo_bytes):
+    """More connections than places send headers and a few bytes, then stall: a real request is still served."""
+    app = create_app(["tiny"], Limits(workers=1, queue=1))
+    server, sock = make_server(app), bind("127.0.0.1", 0)
+    sock.listen()
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    stalled = []
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start within 30 s"
+            time.sleep(0.05)
+        for _ in range(2 * app.state.pool.capacity + 1):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.putrequest("POST", "/api/stylize?style=tiny")
+            conn.putheader("Content-Length", str(len(photo_bytes)))
+            conn.endheaders(photo_bytes[:100])
+            stalled.append(conn)
+        state = server.server_state
+        while len(state.tasks) + state.total_requests < len(stalled):  # each one running or answered
+            assert time.monotonic() < deadline, "the stalled requests did not reach the server"
+            time.sleep(0.05)
+
+        small = encode(Image.open(io.BytesIO(photo_bytes)).resize((64, 48)))
+        real = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.monotonic()
+        real.request("POST", "/api/stylize?style=tiny&format=png", body=small)
+        response = real.getresponse()
+        answer, seconds = response.read(), time.monotonic() - started
+        real.close()
+        assert response.status == 200, answer
+        assert Image.open(io.BytesIO(answer)).size == (64, 48) and seconds < 20
+        assert len(state.tasks) == len(stalled)  # all still stalled: not timed out, not refused
+        assert app.state.pool.active == 0
+    finally:
+        for conn in stalled:
+            conn.close()
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    assert not thread.is_alive()

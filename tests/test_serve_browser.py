@@ -40,8 +40,11 @@ PHOTO = Path(__file__).resolve().parents[1] / "docs" / "gallery" / "astronaut.jp
 
 
 @pytest.fixture(scope="module")
-def server():
-    """`fst serve` on a free loopback port, as a user starts it; stopped with Ctrl-C (SIGINT) at the end."""
+def server(tiny_style):
+    """`fst serve` on a free loopback port, as a user starts it; stopped with Ctrl-C (SIGINT) at the end.
+
+    It serves the shipped styles and ``tiny``, a test style with no thumbnail.
+    """
     proc = subprocess.Popen([sys.executable, "-m", "fst.cli", "serve", "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     ready, _, _ = select.select([proc.stdout], [], [], 120)
@@ -64,6 +67,7 @@ def browser():
     for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1700",
                 "--disable-gpu", "--hide-scrollbars"]:
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
     yield driver
     driver.quit()
@@ -79,6 +83,27 @@ def displayed_image(driver, element_id: str) -> Image.Image:
         canvas.getContext("2d").drawImage(img, 0, 0);
         return canvas.toDataURL("image/png");""", element_id)
     return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
+def test_before_an_upload_nothing_empty_or_broken_shows(server, browser):
+    browser.get(server)
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'input[name="style"][value="tiny"]'))
+    for element_id in ["original", "result", "download", "error", "progress"]:
+        assert not browser.find_element(By.ID, element_id).is_displayed(), element_id
+    # Every image on the page loads; a style without a thumbnail shows a placeholder, not a broken image.
+    images = browser.find_elements(By.TAG_NAME, "img")
+    wait.until(lambda d: all(d.execute_script("return arguments[0].complete", i) for i in images))
+    broken = [i.get_attribute("alt") for i in images
+              if i.is_displayed() and not browser.execute_script("return arguments[0].naturalWidth", i)]
+    assert broken == []
+    tiny = browser.find_element(By.CSS_SELECTOR, 'input[value="tiny"]').find_element(By.XPATH, "..")
+    assert tiny.find_element(By.CLASS_NAME, "no-thumbnail").is_displayed() and "tiny" in tiny.text
+    # Nothing the page asked for failed, the icon included.
+    time.sleep(0.5)
+    icon = browser.execute_script("return document.querySelector('link[rel=icon]').href")
+    assert icon.endswith("/favicon.ico")
+    assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def test_the_page_stylizes_a_photo(server, browser, tmp_path):
@@ -128,6 +153,7 @@ def test_the_page_stylizes_a_photo(server, browser, tmp_path):
 def test_the_page_shows_the_servers_error_and_fits_a_phone(server, browser, tmp_path):
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("shopping list: eggs, milk")
+    browser.set_window_size(390, 844)
     browser.get(server)
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'input[name="style"]'))
@@ -135,9 +161,14 @@ def test_the_page_shows_the_servers_error_and_fits_a_phone(server, browser, tmp_
     browser.find_element(By.ID, "go").click()
     error = wait.until(lambda d: (e := d.find_element(By.ID, "error")).is_displayed() and e)
     assert error.text.startswith("That file is not an image this server can read")
+    assert error.text.count("not an image") == 1 and error.text.count("JPEG") == 1, error.text
     assert browser.find_element(By.ID, "go").is_enabled()
+    # The message is beside the photo's drop zone, and scrolled into view on a phone.
+    assert browser.execute_script("return arguments[0].closest('fieldset').contains(document.getElementById('drop'))",
+                                  error)
+    wait.until(lambda d: d.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight", error))
 
-    browser.set_window_size(390, 844)
     time.sleep(0.2)
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     browser.save_screenshot(str(tmp_path / "phone.png"))

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                                    "and an HTTP API (POST /api/stylize, GET /api/styles, GET /healthz).")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--port", default="8000", help="port (default 8000; 0 picks a free one)")
     p.add_argument("--styles", nargs="+", metavar="NAME", help="serve only these installed styles (default: all)")
     p.add_argument("--max-upload", type=byte_size, default="20MB", metavar="SIZE",
                    help="largest upload, e.g. 500KB, 20MB (default 20MB)")
@@ -44,7 +44,19 @@ def command(args: argparse.Namespace) -> int:
                                ("--queue", args.queue, 0)]:
         if value < least:
             raise FstError(f"{flag} must be at least {least}, not {value}")
+    port = port_number(args.port)
     limits = app.Limits(max_upload=args.max_upload, max_pixels=args.max_pixels, workers=args.workers,
                         queue=args.queue)
-    app.serve(args.host, args.port, args.styles, limits)
+    app.serve(args.host, port, args.styles, limits)
     return 0
+
+
+def port_number(text: str) -> int:
+    """--port as a TCP port number, checked before anything is loaded (one line, not a traceback or a hang)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise FstError(f"--port must be a number from 0 to 65535, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise FstError(f"--port must be from 0 to 65535, not {port}")
+    return port

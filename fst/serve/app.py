@@ -3,10 +3,13 @@
 Every limit is checked as early as it can be, so that one process is safe to leave running:
 
 - the body is read into memory up to ``max_upload`` bytes: a larger Content-Length is refused (413)
-  before any byte is read, a longer chunked body as soon as it passes the limit;
+  before any byte is read, a longer chunked body as soon as it passes the limit; a body that stalls
+  for ``UPLOAD_IDLE_SECONDS`` or takes over ``UPLOAD_SECONDS`` in all is refused (408);
 - an image is refused by the pixel count in its header (decompression bombs) before it is decoded;
-- stylizing runs on a few worker threads behind a bounded queue: a request that finds every worker
-  busy and the queue full gets 503 with Retry-After at once, before its body is read.
+- stylizing runs on a few worker threads behind a bounded queue. A request takes a place only once
+  its upload is read and checked, so slow or stalled clients cannot starve the others; one that finds
+  every place taken gets 503 with Retry-After at once, before its body is read (and again after it,
+  if the places filled up meanwhile).
 
 Multipart bodies are parsed in memory, so nothing a request sends is ever written to disk.
 """
@@ -14,6 +17,7 @@ Multipart bodies are parsed in memory, so nothing a request sends is ever writte
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import logging
 import math
@@ -24,7 +28,7 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Callable, Literal
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
@@ -42,7 +46,13 @@ from fst import inference, styles
 from fst.errors import FstError
 from fst.runners import Runner, open_runner
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger(__name__)
+#: python-multipart logs each parse error as a warning before raising it; the 400 says all the client needs.
+_PARSER_LOG = logging.getLogger(f"{__name__}.multipart")
+_PARSER_LOG.setLevel(logging.ERROR)
 
 STATIC = Path(__file__).with_name("static")
 #: Output formats by the ``format`` parameter, and their content types.
@@ -50,8 +60,10 @@ FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 #: The largest ``max_size`` a request may ask for (longer side of the result, in pixels).
 MAX_SIDE = 2048
-#: A body must arrive within this many seconds, so a slow client cannot hold a queue place for long.
+#: A body must arrive within this many seconds in all, with no pause longer than UPLOAD_IDLE_SECONDS, so
+#: that stalled clients are dropped soon (they hold a connection and their bytes so far, never a worker).
 UPLOAD_SECONDS = 60
+UPLOAD_IDLE_SECONDS = 10
 #: The most parts a multipart body may have (the image and a few parameters).
 MAX_PARTS = 16
 #: The page may load only what this server sends (and the images it makes in the browser).
@@ -103,14 +115,23 @@ class Pool:
         self.seconds = 1.0  # a running mean of one job's time, for Retry-After
         self._lock = threading.Lock()
 
-    def admit(self) -> None:
-        """Takes a place, or refuses with 503 and the seconds until one is likely free."""
+    def check(self) -> None:
+        """Refuses with 503 if every place is taken, without taking one: no upload is read in vain."""
         with self._lock:
-            if self.active >= self.capacity:
-                wait = max(1, math.ceil(self.seconds * self.capacity / self.workers))
-                raise ApiError(503, f"the server is busy ({self.active} images in progress); try again "
-                                    f"in {wait} s", {"Retry-After": str(wait)})
+            self._refuse_if_full()
+
+    def admit(self) -> None:
+        """Takes a place for an upload read and checked, or refuses with 503."""
+        with self._lock:
+            self._refuse_if_full()
             self.active += 1
+
+    def _refuse_if_full(self) -> None:
+        """503 with the seconds until a place is likely free (call with the lock held)."""
+        if self.active >= self.capacity:
+            wait = max(1, math.ceil(self.seconds * self.capacity / self.workers))
+            raise ApiError(503, f"the server is busy ({self.active} images in progress); try again "
+                                f"in {wait} s", {"Retry-After": str(wait)})
 
     def release(self) -> None:
         with self._lock:
@@ -142,16 +163,26 @@ def stylize_upload(data: bytes, runner: Runner, params: StylizeParams, fmt: str)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
+    """The request body, refused with 413 as soon as it is known to be over `limit` bytes, and with 408
+    when it stalls for UPLOAD_IDLE_SECONDS or is not all in within UPLOAD_SECONDS."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise ApiError(413, f"upload too large: {length} bytes; this server takes at most {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    chunks = request.stream()
+    deadline = time.monotonic() + UPLOAD_SECONDS
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            body += await asyncio.wait_for(anext(chunks), min(UPLOAD_IDLE_SECONDS, left))
+        except StopAsyncIteration:
+            return bytes(body)
+        except asyncio.TimeoutError:
+            if left <= UPLOAD_IDLE_SECONDS:
+                raise ApiError(408, f"upload not received within {UPLOAD_SECONDS} s") from None
+            raise ApiError(408, f"upload stalled: no data for {UPLOAD_IDLE_SECONDS} s") from None
         if len(body) > limit:
             raise ApiError(413, f"upload too large: over {limit} bytes; this server takes at most {limit} bytes")
-    return bytes(body)
 
 
 def parse_multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
@@ -184,11 +215,13 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, st
     parser = MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_part_data": on_part_data, "on_end": lambda: ended.append(True)})
+    parser.logger = _PARSER_LOG
     try:
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as exc:
-        raise ApiError(400, f"malformed multipart upload ({exc})") from None
+    except MultipartParseError:
+        raise ApiError(400, "malformed multipart upload: not multipart/form-data with the boundary its "
+                            "Content-Type names; send one image as the field 'image'") from None
     if not ended:
         raise ApiError(400, "incomplete multipart upload (no closing boundary)")
     files, fields = [], {}
@@ -276,6 +309,10 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/healthz", summary="Liveness and load")
     async def healthz() -> dict:
         return {"status": "ok", "styles": len(served), "busy": pool.active, "capacity": pool.capacity}
@@ -311,12 +348,9 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
     async def stylize(request: Request, query: Annotated[StylizeParams, Query()]) -> Response:
         """The image is the raw body, or the file of a multipart upload; parameters go in the query string
         (or as multipart text fields). Returns the image bytes."""
-        pool.admit()
+        pool.check()
         try:
-            try:
-                body = await asyncio.wait_for(read_body(request, limits.max_upload), UPLOAD_SECONDS)
-            except asyncio.TimeoutError:
-                raise ApiError(408, f"upload not received within {UPLOAD_SECONDS} s") from None
+            body = await read_body(request, limits.max_upload)
             params, data = query, body
             content_type = request.headers.get("content-type", "")
             if content_type.startswith("multipart/form-data"):
@@ -332,11 +366,8 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
             source = check_image(data, limits.max_pixels)
             fmt = params.format or next((k for k, v in FORMATS.items() if v == source), "png")
         except ClientDisconnect:
-            pool.release()
             return Response(status_code=400)
-        except BaseException:
-            pool.release()
-            raise
+        pool.admit()
         try:
             encoded = await pool.run(lambda: stylize_upload(data, runners[params.style], params, fmt))
         except FstError as exc:
@@ -354,39 +385,55 @@ def _version() -> str:
     return __version__
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, so that a port in use is a one-line error and port 0 picks a free one."""
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host and port, not listening yet: a host that cannot be resolved or bound and a
+    port in use are one-line errors before the styles load, and no connection waits while they do."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise FstError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock.bind(address)
     except OSError as exc:
-        raise FstError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
-    sock.listen(128)
+        sock.close()
+        hint = "; --port 0 picks a free one" if exc.errno == errno.EADDRINUSE else ""
+        raise FstError(f"cannot listen on {host} port {port} ({exc.strerror or exc}){hint}") from None
     sock.set_inheritable(True)
     return sock
 
 
-def serve(host: str, port: int, style_names: list[str] | None, limits: Limits) -> None:
-    """Loads the styles, binds, says where the page is and serves until Ctrl-C."""
+def make_server(app: FastAPI) -> uvicorn.Server:
+    """The uvicorn server that runs the app for `fst serve` (and for the tests that talk to it over TCP)."""
     import uvicorn
 
-    app = create_app(style_names, limits)
-    sock = listen(host, port)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    where = ("this machine only; --host 0.0.0.0 to share it on the network"
-             if host in ("127.0.0.1", "localhost", "::1") else "reachable from the network")
-    print(f"fst: serving {len(app.state.styles)} styles at http://{shown}:{bound}/ ({where}); "
-          f"Ctrl-C stops", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=64,
                             timeout_graceful_shutdown=10)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        app.state.pool.executor.shutdown(wait=True, cancel_futures=True)
-        sock.close()
+    return uvicorn.Server(config)
+
+
+def serve(host: str, port: int, style_names: list[str] | None, limits: Limits) -> None:
+    """Binds, loads the styles, says where the page is and serves until Ctrl-C.
+
+    Binding comes first, so that a bad host or a port in use fails at once, not after the styles load.
+    """
+    with bind(host, port) as sock:
+        app = create_app(style_names, limits)
+        try:
+            sock.listen(128)
+        except OSError as exc:
+            raise FstError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        where = ("this machine only; --host 0.0.0.0 to share it on the network"
+                 if host in ("127.0.0.1", "localhost", "::1") else "reachable from the network")
+        print(f"fst: serving {len(app.state.styles)} styles at http://{shown}:{bound}/ ({where}); "
+              f"Ctrl-C stops", flush=True)
+        try:
+            make_server(app).run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass
+        finally:
+            app.state.pool.executor.shutdown(wait=True, cancel_futures=True)
     print("fst: stopped", flush=True)

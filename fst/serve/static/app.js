@@ -5,9 +5,11 @@
 const $ = (id) => document.getElementById(id);
 const state = { file: null, limits: null, resultUrl: null, originalUrl: null };
 
+// The one place for messages, under the photo's drop zone, scrolled into view when it says something.
 function showError(message) {
   $("error").textContent = message;
   $("error").hidden = !message;
+  if (message) $("error").scrollIntoView({ block: "nearest" });
 }
 
 function megabytes(bytes) {
@@ -22,17 +24,26 @@ function card(style, checked) {
   input.name = "style";
   input.value = style.name;
   input.checked = checked;
-  const img = document.createElement("img");
-  img.alt = style.title ? `${style.title} by ${style.artist}` : style.name;
-  img.loading = "lazy";
-  if (style.thumbnail) img.src = style.thumbnail;
+  // A style without a thumbnail gets its initial on a grey tile, not an <img> with no source (a broken image).
+  let picture;
+  if (style.thumbnail) {
+    picture = document.createElement("img");
+    picture.alt = style.title ? `${style.title} by ${style.artist}` : style.name;
+    picture.loading = "lazy";
+    picture.src = style.thumbnail;
+  } else {
+    picture = document.createElement("span");
+    picture.className = "no-thumbnail";
+    picture.setAttribute("aria-hidden", "true");
+    picture.textContent = style.name.charAt(0).toUpperCase();
+  }
   const credit = document.createElement("span");
   credit.className = "credit";
   const name = document.createElement("strong");
   name.textContent = style.name;
   credit.append(name, [style.title, style.artist, style.year].filter(Boolean).join(", "));
   if (style.license) credit.append(document.createElement("br"), style.license);
-  label.append(input, img, credit);
+  label.append(input, picture, credit);
   return label;
 }
 
@@ -75,8 +86,10 @@ function errorMessage(xhr) {
   }
   switch (xhr.status) {
     case 0: return "Could not reach the server. Is fst serve still running?";
-    case 413: return `The photo is too large: ${detail}`;
-    case 415: return `That file is not an image this server can read: ${detail}`;
+    case 413: return state.limits
+      ? `The photo is too large; this server takes photos up to ${megabytes(state.limits.max_upload)}.`
+      : "The photo is too large for this server.";
+    case 415: return "That file is not an image this server can read (send JPEG, PNG, WebP, BMP or TIFF).";
     case 503: {
       const wait = xhr.getResponseHeader("Retry-After");
       return `The server is busy${wait ? `; try again in ${wait} s` : ""}.`;
