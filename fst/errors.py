@@ -6,3 +6,13 @@ class FstError(Exception):
 
     The message is one line that names the file or style and the reason.
     """
+
+
+#: The name fst is published under on the package index, where "fst" is another project; the import
+#: name and the command stay ``fst``.
+DISTRIBUTION = "fst-style"
+
+
+def install_hint(extra: str) -> str:
+    """The pip command that installs one of fst's extras."""
+    return f'pip install "{DISTRIBUTION}[{extra}]"'

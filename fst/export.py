@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from fst import styles
-from fst.errors import FstError
+from fst.errors import FstError, install_hint
 from fst.files import atomic_folder, atomic_path, write_atomic
 
 #: Format -> file suffix of the artefact (a SavedModel is a folder).
@@ -53,7 +53,7 @@ def require(modules: tuple[str, ...], extra: str | None, what: str) -> None:
 
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            hint = f"pip install 'fst[{extra}]'" if extra else f"pip install {module}"
+            hint = install_hint(extra) if extra else f"pip install {module}"
             raise FstError(f"{what} needs the {module} package: {hint}")
 
 
@@ -259,6 +259,7 @@ def export(
         raise FstError(f"{precision} export is for onnx and openvino, not {format}")
     resolved = styles.get_style(style)
     dst = Path(dst) if dst is not None else default_path(resolved, format, precision)
+    styles.check_name(resolved.name)
     if FORMATS[format] and dst.suffix != FORMATS[format]:
         raise FstError(f"{dst}: the {format} format needs a {FORMATS[format]} file name")
     try:
@@ -270,14 +271,19 @@ def export(
     photos = calibration_photos(calibration)
     if precision == "int8" and not photos:
         raise FstError("int8 export needs calibration photos (--calibration FOLDER)")
-    if format == "onnx":
-        _write_onnx(onnx_model(resolved, precision, photos), dst)
-    elif format == "openvino":
-        _write_openvino(onnx_model(resolved, precision, photos), resolved, precision, dst)
-    elif format == "litert":
-        _write_litert(resolved, dst)
-    else:
-        _write_saved_model(resolved, dst)
+    from fst.quiet import load_keras, quietly
+
+    load_keras()
+    # The converters load more of TensorFlow, which prints its start-up lines again: held back too.
+    with quietly():
+        if format == "onnx":
+            _write_onnx(onnx_model(resolved, precision, photos), dst)
+        elif format == "openvino":
+            _write_openvino(onnx_model(resolved, precision, photos), resolved, precision, dst)
+        elif format == "litert":
+            _write_litert(resolved, dst)
+        else:
+            _write_saved_model(resolved, dst)
     return dst
 
 

@@ -6,6 +6,7 @@ and is the quality reference for the fast networks.  Uses the losses of ``fst.tr
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import keras
@@ -19,6 +20,9 @@ from fst.images import as_pixels, resize_long_side
 from fst.training.backends import value_and_grad
 from fst.training.losses import PerceptualLoss
 from fst.training.objective import LossConfig
+
+#: The smallest side VGG19's style layers can read (four poolings down to block5_conv1).
+MIN_SIDE = 16
 
 
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
@@ -107,11 +111,19 @@ def optimize(
         raise FstError(f"optimizer must be lbfgs or adam, not {optimizer!r}")
     if iterations < 1:
         raise FstError(f"iterations must be at least 1, not {iterations}")
+    for key, value in (("max_size", max_size), ("coarse_size", coarse_size or MIN_SIDE)):
+        if value < MIN_SIDE:
+            raise FstError(f"{key} must be at least {MIN_SIDE} pixels, not {value}")
+    if not 0 < style_scale < math.inf:
+        raise FstError(f"style_scale must be a positive number, not {style_scale}")
     photo = as_pixels(content, "content")[0]
     painting = as_pixels(style, "style")[0]
+    size = min(max_size, max(photo.shape[:2]))
+    if min(photo.shape[:2]) * size / max(photo.shape[:2]) < MIN_SIDE:
+        raise FstError(f"content: {photo.shape[1]}x{photo.shape[0]} at a longer side of {size} has a shorter side "
+                       f"under {MIN_SIDE} pixels, too small for VGG19; give a larger max_size or photo")
     loss = PerceptualLoss(loss, vgg_weights)
 
-    size = min(max_size, max(photo.shape[:2]))
     stages = [(coarse_size, iterations // 2), (size, iterations - iterations // 2)] if (
         coarse_size and coarse_size < size and iterations > 1) else [(size, iterations)]
     image, done = None, 0

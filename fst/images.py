@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -74,7 +75,7 @@ def _as_uint8(array: np.ndarray, what: str) -> np.ndarray:
             raise FstError(f"{what}: float pixel values must be finite, found NaN or infinity")
         low, high = float(array.min()), float(array.max())
         if low < 0 or high > 1:
-            raise FstError(f"{what}: float pixel values must be in 0..1, found {low:g}..{high:g}; "
+            raise FstError(f"{what}: float pixel values must be in 0..1, found {low:.10g}..{high:.10g}; "
                            "pass uint8 for 0..255")
         return to_uint8(array * 255.0)
     if array.dtype == bool:
@@ -82,18 +83,52 @@ def _as_uint8(array: np.ndarray, what: str) -> np.ndarray:
     raise FstError(f"{what}: unsupported pixel type {array.dtype}; use uint8 (0..255) or float (0..1)")
 
 
+#: The largest image file fst reads: more than any camera writes (an uncompressed 8-bit RGB image of
+#: this size has about 180 megapixels, Pillow's own limit), and a bound on what a stream such as
+#: /dev/zero or an endless pipe can make it hold in memory.
+MAX_FILE_BYTES = 512 * 2**20
+_CHUNK = 2**20
+
+
+def read_stream(stream: BinaryIO, name: str) -> bytes:
+    """A stream's bytes up to its end; a one-line error past ``MAX_FILE_BYTES`` or for nothing at all."""
+    chunks, size = [], 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise FstError(f"{name}: more than {MAX_FILE_BYTES // 2**20} MiB, larger than any image fst reads")
+        chunks.append(chunk)
+    if not size:
+        raise FstError(f"{name}: empty input (0 bytes)")
+    return b"".join(chunks)
+
+
 def read_file(path: Path | str, name: str | None = None) -> bytes:
-    """An image file's bytes; a one-line error for a missing, empty or folder path."""
+    """An image file's bytes; a one-line error for a missing, empty, too large or folder path.
+
+    A device or a FIFO is read as a stream, up to ``MAX_FILE_BYTES``; a FIFO that no program writes
+    to reads as empty instead of waiting for a writer forever.
+    """
     name = name or str(path)
     path = Path(path)
     if not path.exists():
         raise FstError(f"{name}: no such file")
     if path.is_dir():
         raise FstError(f"{name}: is a directory, expected an image file")
-    data = path.read_bytes()
-    if not data:
-        raise FstError(f"{name}: empty file (0 bytes)")
-    return data
+    if path.is_file():
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FstError(f"{name}: {size / 2**20:.0f} MiB, larger than any image fst reads "
+                           f"({MAX_FILE_BYTES // 2**20} MiB)")
+        if not size:
+            raise FstError(f"{name}: empty file (0 bytes)")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+        os.set_blocking(fd, True)  # reading may: a FIFO whose writer is there sends its bytes
+        with open(fd, "rb") as stream:
+            return read_stream(stream, name)
+    except OSError as exc:
+        raise FstError(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
 def load_image(data: bytes | Path | str, name: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -175,7 +210,7 @@ def check_destination(dst: Path | str, src: Path | str | None = None, overwrite:
         raise FstError(f"{dst}: is a directory, expected an output file name")
     fmt = format_for(dst)
     if src is not None and not overwrite and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
-        raise FstError(f"{dst}: is the input file; pass overwrite (--overwrite) to replace it")
+        raise FstError(f"{dst}: is the input file; to replace it, pass --overwrite (overwrite=True in Python)")
     return fmt
 
 

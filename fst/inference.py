@@ -7,8 +7,10 @@ the server are thin callers of these.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +35,30 @@ class Options:
     tile_size: int = TILE_SIZE
     stroke_scale: float = 1.0
 
+    @classmethod
+    def of(cls, options: dict, where: str) -> "Options":
+        """Options from keyword arguments given to ``where``; a one-line error naming an unknown one."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in options:
+            if key not in known:
+                hint = "; the format comes from dst's extension" if key == "format" and where == "run" else ""
+                raise FstError(f"{where}() has no option {key!r} (options: {', '.join(known)}){hint}")
+        return cls(**options)
+
     def __post_init__(self):
+        numbers = {"max_size": (self.max_size, Integral, True), "tile_size": (self.tile_size, Integral, False),
+                   "strength": (self.strength, Real, False), "stroke_scale": (self.stroke_scale, Real, False)}
+        for key, (value, kind, optional) in numbers.items():
+            if not (isinstance(value, kind) and not isinstance(value, bool) or optional and value is None):
+                noun = "a whole number" if kind is Integral else "a number"
+                raise FstError(f"{key} must be {noun}, not {value!r}")
+        if not isinstance(self.preserve_color, bool):
+            raise FstError(f"preserve_color must be True or False, not {self.preserve_color!r}")
         if self.max_size is not None and self.max_size < 1:
             raise FstError(f"max size must be at least 1 pixel, not {self.max_size}")
         if self.tile_size < MIN_TILE_SIZE:
             raise FstError(f"tile size must be at least {MIN_TILE_SIZE} pixels, not {self.tile_size}")
-        if not 0.0 <= self.strength <= 1.0:
+        if not 0.0 <= self.strength <= 1.0:  # False for NaN
             raise FstError(f"strength must be between 0 and 1, not {self.strength}")
         if not 1.0 <= self.stroke_scale <= 64.0:
             raise FstError(f"stroke scale must be between 1 and 64, not {self.stroke_scale}")
@@ -97,29 +117,30 @@ def stylize(
     *,
     format: str | None = None,
     quality: int = 95,
+    name: str | None = None,
     **options,
 ):
     """Stylizes one image and returns it in the kind it came: encoded bytes for bytes (in ``format``,
     default the input's own, at JPEG/WebP ``quality``), a PIL image for a PIL image, an array for an
     array or a path.  Arrays are uint8 (or integers) in 0..255 or floats in 0..1; a float array comes
-    back as float32 in 0..1.
+    back as float32 in 0..1. ``name`` is what error messages call the image (e.g. ``<stdin>``).
 
     ``style`` is a style name, a ``.weights.h5`` path, a Style or a runner (``fst.runners``): resolve it
     once when stylizing many images. Options: ``max_size`` (resize the longer side first),
     ``strength`` (0..1 blend with the original), ``preserve_color`` (keep the photo's colours),
     ``stroke_scale`` (strokes K times larger), ``tile_size``. An alpha channel is carried through.
     """
-    options = Options(**options)
+    options = Options.of(options, "stylize")
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         fmt = images.format_for("x." + format.lstrip(".")) if format else images.format_of(data)
         images.check_quality(quality)
-        rgb, alpha = images.load_image(data, name="<bytes>")
+        rgb, alpha = images.load_image(data, name=name or "<bytes>")
         out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
         return images.encode(out, fmt, alpha, quality)
     is_pil = isinstance(image, Image.Image)
     is_float = isinstance(image, np.ndarray) and image.dtype.kind == "f"
-    rgb, alpha = images.as_pixels(image)
+    rgb, alpha = images.as_pixels(image, what=name or "image")
     out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
     if alpha is not None:
         out = np.dstack([out, alpha])
@@ -139,7 +160,7 @@ def stylize_frames(
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
-    options = Options(**options)
+    options = Options.of(options, "stylize_frames")
     runner = as_runner(style)
     if frames.shape[1] * frames.shape[2] > options.tile_size ** 2 or options.stroke_scale != 1:
         return np.stack([_stylize_rgb(f, runner, options) for f in frames])
@@ -160,7 +181,7 @@ def run(
 
     Refuses to replace src unless ``overwrite``.  Options as in ``stylize``.
     """
-    options = Options(**options)
+    options = Options.of(options, "run")
     is_path = isinstance(src, (str, os.PathLike))
     fmt = images.check_destination(dst, src if is_path else None, overwrite)
     images.check_quality(quality)

@@ -38,7 +38,12 @@ def quiet_environment() -> None:
 @contextlib.contextmanager
 def quietly() -> Iterator[None]:
     """Runs a block with file descriptor 2 held back; afterwards every line but TensorFlow's known
-    start-up noise is written to stderr, so real errors and warnings still show."""
+    start-up noise is written to stderr, so real errors and warnings still show. A user who set
+    ``TF_CPP_MIN_LOG_LEVEL`` sees everything as it comes."""
+    quiet_environment()
+    if _user_level:
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -65,8 +70,7 @@ def load_keras():
     """
     global _loaded
     if not _loaded:
-        quiet_environment()
-        with contextlib.nullcontext() if _user_level else quietly():
+        with quietly():
             import keras
 
             keras.ops.zeros(1)  # the backend looks for devices (CUDA) on its first operation

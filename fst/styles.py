@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +35,16 @@ log = logging.getLogger(__name__)
 SUFFIX = ".weights.h5"
 NETWORK_ATTR = "fst_network"
 _HERE = Path(__file__).resolve().parent
+#: A style name is a plain file name: it becomes NAME.weights.h5, NAME.toml and runs/NAME.
+NAME_RULE = "letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    """The name, if it is a plain style name (``NAME_RULE``); else a one-line error, before any work."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise FstError(f"style name {name!r}: use {NAME_RULE}")
+    return name
 
 
 def shipped_dir() -> Path:
@@ -45,11 +56,22 @@ def shipped_dir() -> Path:
 
 
 def user_dir() -> Path:
-    """The user's own styles: ``$FST_STYLES_DIR``, else ``$XDG_DATA_HOME/fst/styles``."""
+    """The user's own styles: ``$FST_STYLES_DIR``, else ``$XDG_DATA_HOME/fst/styles``.
+
+    A ``$FST_STYLES_DIR`` that names a file is a one-line error, not a folder silently ignored.
+    """
     if os.environ.get("FST_STYLES_DIR"):
-        return Path(os.environ["FST_STYLES_DIR"]).expanduser()
+        folder = Path(os.environ["FST_STYLES_DIR"]).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise FstError(f"FST_STYLES_DIR={os.environ['FST_STYLES_DIR']}: is a file, not a folder of styles")
+        return folder
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "fst" / "styles"
+
+
+def is_shipped(name: str) -> bool:
+    """Whether a style of this name ships with the package."""
+    return (shipped_dir() / f"{name}{SUFFIX}").is_file()
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,12 @@ class Style:
     @property
     def license(self) -> str:
         return self.meta.get("license", "")
+
+    @property
+    def shadows_shipped(self) -> bool:
+        """A user style that takes the place of the shipped style of its name."""
+        folder = self.weights.parent.resolve()
+        return folder == user_dir().resolve() and folder != shipped_dir().resolve() and is_shipped(self.name)
 
     @property
     def thumbnail(self) -> Path | None:
@@ -105,9 +133,17 @@ def _read_meta(weights: Path) -> dict[str, Any]:
 
 
 def _scan(folder: Path) -> dict[str, Path]:
+    """The styles in a folder by name; a file whose name is not a plain style name is left out with a warning."""
     if not folder.is_dir():
         return {}
-    return {p.name[: -len(SUFFIX)]: p for p in sorted(folder.glob("*" + SUFFIX))}
+    found = {}
+    for path in sorted(folder.glob("*" + SUFFIX)):
+        name = path.name[: -len(SUFFIX)]
+        if _NAME.fullmatch(name):
+            found[name] = path
+        else:
+            log.warning("skipped %s: a style name uses %s", path, NAME_RULE)
+    return found
 
 
 def _style_paths() -> dict[str, Path]:
@@ -142,6 +178,9 @@ def get_style(style: str | os.PathLike | Style) -> Style:
         if not path.is_file():
             raise FstError(f"{text}: no such style weights file")
         return Style(path.name[: -len(SUFFIX)], path, _read_meta(path))
+    if Path(text).suffix:  # a style name has no dot: this is a file fst cannot run
+        raise FstError(f"{text}: not a style fst can run; give a style name (see `fst styles`), a {SUFFIX} "
+                       f"file, or an exported .onnx or .xml")
     known = _style_paths()
     if text in known:
         return Style(text, known[text], _read_meta(known[text]))
@@ -184,6 +223,7 @@ def save_style(model, name: str, meta: dict[str, Any], folder: Path | str | None
     import h5py
     import tomli_w
 
+    check_name(name)
     folder = Path(folder) if folder is not None else user_dir()
     folder.mkdir(parents=True, exist_ok=True)
     options = dict(network_options or meta.get("network", {}))
@@ -205,7 +245,7 @@ def copy_style(style: str | os.PathLike | Style, folder: Path | str, float16: bo
     import numpy as np
 
     source = get_style(style)
-    weights = Path(folder) / source.weights.name
+    weights = Path(folder) / f"{check_name(source.name)}{SUFFIX}"
 
     def copy_group(src, dst) -> None:
         dst.attrs.update(src.attrs)

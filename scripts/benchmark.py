@@ -106,7 +106,7 @@ def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: in
             sizes_on_disk[name] = resolved.weights.stat().st_size
             continue
         path = files[("onnx" if runtime == "onnx" else "openvino", "int8" if variant == "int8" else "float32")]
-        runners[name] = OnnxRunner(path) if runtime == "onnx" else OpenVinoRunner(path, hint=variant if variant in ("bf16", "f16") else None)
+        runners[name] = OnnxRunner(path) if runtime == "onnx" else OpenVinoRunner(path, hint=variant if variant in ("bf16", "f16") else "f32")
         sizes_on_disk[name] = path.stat().st_size + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
 
     conv_file = str(tmp / "conv.onnx")

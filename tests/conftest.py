@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,10 +16,15 @@ VAL_PHOTOS = SHARED / "data" / "photos" / "val"
 #: The trained styles in the repository's weights/ folder.
 SHIPPED = sorted(p.name.removesuffix(".weights.h5") for p in (REPO / "weights").glob("*.weights.h5"))
 
-# Keep the tests away from the user's own style folder.
-os.environ["FST_STYLES_DIR"] = tempfile.mkdtemp(prefix="fst-test-styles-")
+# Keep the tests away from the user's own style folder (removed when the session ends).
+STYLES_DIR = tempfile.mkdtemp(prefix="fst-test-styles-")
+os.environ["FST_STYLES_DIR"] = STYLES_DIR
 # The VGG19 weights from ../shared unless given: the README's test command needs nothing else.
 os.environ.setdefault("FST_VGG19_WEIGHTS", str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(STYLES_DIR, ignore_errors=True)
 
 
 def make_style(name: str, folder: Path, seed: int = 0, **network) -> Path:

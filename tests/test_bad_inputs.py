@@ -22,6 +22,17 @@ empty, corrupt files, numeric option ranges), test_video.py (unreadable videos),
     folder source, destination o.jpg                   error, nothing created
     destination folder inside the source folder        its images are not stylized again
     destination under a file (unwritable)              error before any image is stylized
+    /dev/zero, /dev/urandom, endless stdin             error at 512 MiB read (memory and time bound)
+    a FIFO that no program writes to                   error: empty input, no hang
+    stdout a closed pipe or /dev/full                  error, exit 2 (not exit 0 or a traceback)
+    a style name with / .. . spaces or over 64 chars   error before any work (train, copy, export, serve)
+    training under a shipped style's name              error unless --replace; `fst styles` marks it
+    FST_STYLES_DIR naming a file                       error
+    fst run STYLE src src / x.tflite / x.xml alone     error naming what is wrong
+    --format png with a .jpg destination               error
+    fst.run(strength="0.5" / True, format="png")       error naming the option, not Options.__init__
+    config steps = "abc", out-of-range values          error, no run folder left
+    fst optimize --max-size 0                          error before VGG19 loads
 """
 
 import os
@@ -209,6 +220,268 @@ def test_train_style_with_missing_data_leaves_no_run_folder(tmp_path, capsys):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "styles").exists()
 
 
+# Endless and odd sources, and standard output ----------------------------------------------------
+
+
+#: Runs `python -m fst ARGS` with its data segment limited to 3 GiB and prints its peak resident memory (MiB).
+BOUNDED = ("import resource, subprocess, sys\n"
+           "resource.setrlimit(resource.RLIMIT_DATA, (3 * 2**30, 3 * 2**30))\n"
+           "code = subprocess.run([sys.executable, '-m', 'fst', *sys.argv[1:]], stdout=subprocess.DEVNULL).returncode\n"
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+           "sys.exit(code)\n")
+
+
+def user_env() -> dict:
+    """The environment a user has: without the TensorFlow log level that in-process `main` calls set here."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def bounded_fst(*args: str, stdin=None, timeout: float = 60) -> tuple[int, str, int]:
+    """`fst ARGS` with a memory and a time bound (a crash case must not take the machine with it);
+    returns its exit status, its stderr and its peak resident memory in MiB."""
+    done = subprocess.run([sys.executable, "-c", BOUNDED, *args], stdin=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=user_env())
+    return done.returncode, done.stderr, int(done.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom", "stdin"])
+def test_endless_sources_are_refused_at_the_largest_image_size(source, tmp_path):
+    """/dev/zero used to grow to 10 GB until the OS killed fst: a stream is read up to the largest file fst
+    reads (512 MiB), then refused in one line."""
+    if source == "stdin":
+        with open("/dev/zero", "rb") as zero:
+            code, err, peak = bounded_fst("run", STYLE, "-", str(tmp_path / "o.png"), stdin=zero)
+    else:
+        code, err, peak = bounded_fst("run", STYLE, source, str(tmp_path / "o.png"))
+    name = "<stdin>" if source == "stdin" else source
+    assert code == 2 and err == f"fst: error: {name}: more than 512 MiB, larger than any image fst reads\n", err
+    assert peak < 2048 and not list(tmp_path.iterdir())
+
+
+def test_fifo_with_no_writer_is_empty_not_a_hang(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, err, _ = bounded_fst("run", STYLE, str(fifo), str(tmp_path / "o.png"), timeout=30)
+    assert code == 2 and err == f"fst: error: {fifo}: empty input (0 bytes)\n", err
+
+
+def test_stdin_errors_name_stdin(monkeypatch, capsys, tmp_path):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"not an image")))
+    assert main(["run", STYLE, "-", str(tmp_path / "o.png")]) == 2
+    one_error_line(capsys, "<stdin>: not an image")
+
+
+@pytest.mark.parametrize("reader", ["closed pipe", "/dev/full"])
+def test_stdout_that_cannot_be_written_is_an_error(reader, small_photo):
+    """A broken pipe exited 0 (and /dev/full gave a traceback): the image did not arrive, so it is an error."""
+    command = [sys.executable, "-m", "fst", "run", STYLE, str(small_photo), "-"]
+    if reader == "/dev/full":
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, env=user_env())
+        code, err = done.returncode, done.stderr
+    else:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # nobody will read: the first write fails with EPIPE
+        process = subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, text=True, env=user_env())
+        os.close(write_end)
+        err = process.communicate(timeout=120)[1]
+        code = process.returncode
+    assert code == 2 and err.startswith("fst: error: standard output: cannot write the image (") \
+        and err.count("\n") == 1, err
+
+
+# Names, folders and options ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def painting(tmp_path):
+    path = tmp_path / "painting.png"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../../../../../evil", "a/b", "with space", ".hidden", "x" * 65, "dots.in.it"])
+def test_train_style_name_must_be_plain(name, painting, tmp_path, monkeypatch, capsys):
+    """--name ../../evil wrote evil.weights.h5 outside the style folder and a run folder outside runs/."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["train-style", "--style", str(painting), "--name", name, "--data", str(tmp_path),
+                 "--steps", "1"]) == 2
+    one_error_line(capsys, f"style name {name!r}: use letters, digits, '_' and '-'")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_style_names_are_plain_wherever_a_name_is_taken(tmp_path, tiny_style):
+    """Saving, copying, exporting and serving take the same plain names as training."""
+    from fst import export, styles
+
+    odd = tmp_path / "odd name.weights.h5"
+    shutil.copy(tiny_style, odd)
+    with pytest.raises(FstError, match="style name 'odd name'"):
+        styles.copy_style(odd, tmp_path / "copies")
+    with pytest.raises(FstError, match="style name 'odd name'"):
+        export.export(odd, format="onnx")
+    with pytest.raises(FstError, match=r"style name '\.\./x'"):
+        styles.save_style(None, "../x", {}, tmp_path / "saved")
+    serve_app = pytest.importorskip("fst.serve.app")
+    with pytest.raises(FstError, match=r"style name '\.\./tiny'"):
+        serve_app.create_app(["../tiny"])
+    assert not (tmp_path / "copies").exists() and not (tmp_path / "saved").exists()
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_a_style_file_with_an_odd_name_is_skipped_with_a_warning(tmp_path, tiny_style, monkeypatch, caplog):
+    from fst import styles
+
+    monkeypatch.setenv("FST_STYLES_DIR", str(tmp_path))
+    shutil.copy(tiny_style, tmp_path / "fine.weights.h5")
+    shutil.copy(tiny_style, tmp_path / "not fine.weights.h5")
+    assert styles.list_styles().count("fine") == 1 and "not fine" not in styles.list_styles()
+    assert "skipped" in caplog.text and "not fine.weights.h5" in caplog.text
+
+
+def test_training_over_a_shipped_name_asks_for_replace(painting, tmp_path, capsys):
+    """Training configs/udnie.toml replaced the shipped udnie in the user's folder without a word."""
+    from fst import styles
+
+    assert main(["train-style", "--style", str(painting), "--name", STYLE, "--data", str(tmp_path),
+                 "--run-dir", str(tmp_path / "run"), "--steps", "1"]) == 2
+    one_error_line(capsys, f"'{STYLE}' is a shipped style", "--replace", "--name", "--out")
+    assert not (tmp_path / "run").exists() and not (styles.user_dir() / f"{STYLE}.weights.h5").exists()
+
+
+def test_a_user_style_in_place_of_a_shipped_one_is_marked(tmp_path, tiny_style, monkeypatch, capsys):
+    monkeypatch.setenv("FST_STYLES_DIR", str(tmp_path))
+    shutil.copy(tiny_style, tmp_path / f"{STYLE}.weights.h5")
+    shutil.copy(tiny_style.with_suffix("").with_suffix(".toml"), tmp_path / f"{STYLE}.toml")
+    assert main(["styles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (mine,) = [line for line in lines if line.startswith(STYLE)]
+    assert mine.startswith(f"{STYLE}*") and "Test Pattern" in mine  # the user style's own credits
+    assert lines[-1].startswith(f"* your own network from {tmp_path}, used in place of the shipped style")
+
+
+def test_styles_dir_that_is_a_file_is_an_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("FST_STYLES_DIR", str(tmp_path / "file"))
+    assert main(["styles"]) == 2
+    one_error_line(capsys, "is a file, not a folder of styles")
+
+
+def test_folder_into_itself(tmp_path, small_photo, capsys):
+    """`fst run udnie src src` said "no images found" though src had images."""
+    assert main(["run", STYLE, str(tmp_path), str(tmp_path)]) == 2
+    one_error_line(capsys, "is the input folder; write the stylized images into another folder")
+
+
+@pytest.mark.parametrize("model, reason", [
+    ("x.tflite", "x.tflite: not a style fst can run; give a style name"),
+    ("x.pt", "x.pt: not a style fst can run"),
+    ("x.xml", "its weights file x.bin is missing"),
+])
+def test_models_fst_cannot_run_are_named(model, reason, tmp_path, small_photo, capsys, monkeypatch):
+    pytest.importorskip("openvino")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / model).write_text("<net/>")
+    assert main(["run", model, str(small_photo), str(tmp_path / "o.png")]) == 2
+    one_error_line(capsys, reason)
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def test_format_that_disagrees_with_the_destination(tmp_path, small_photo, capsys):
+    assert main(["run", STYLE, str(small_photo), str(tmp_path / "o.jpg"), "--format", "png"]) == 2
+    one_error_line(capsys, "o.jpg: its extension sets the format, which is not png")
+    assert not (tmp_path / "o.jpg").exists()
+
+
+def test_replacing_the_input_message(small_photo, capsys):
+    assert main(["run", STYLE, str(small_photo), str(small_photo)]) == 2
+    one_error_line(capsys, "is the input file; to replace it, pass --overwrite (overwrite=True in Python)")
+
+
+@pytest.mark.parametrize("options, reason", [
+    ({"strength": "0.5"}, "strength must be a number, not '0.5'"),
+    ({"strength": True}, "strength must be a number, not True"),
+    ({"max_size": 512.5}, "max_size must be a whole number, not 512.5"),
+    ({"preserve_color": "yes"}, "preserve_color must be True or False"),
+    ({"format": "png"}, "run() has no option 'format' (options: max_size, strength"),
+])
+def test_api_options_of_the_wrong_kind(options, reason, tmp_path, small_photo):
+    with pytest.raises(FstError) as error:
+        fst.run(STYLE, small_photo, tmp_path / "o.png", **options)
+    assert reason in str(error.value) and "__init__" not in str(error.value)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_float_pixels_just_over_one_say_by_how_much():
+    with pytest.raises(FstError, match=r"found 0\.25\.\.1\.0000001;"):
+        fst.stylize(np.array([[[0.25, 0.5, 1.0000001]]]), STYLE)
+
+
+def test_the_test_session_leaves_no_style_folder_behind(tmp_path):
+    """Every test session left an fst-test-styles-* folder in the system's temporary folder."""
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                           str(REPO / "tests" / "test_images.py")], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(tmp_path)}, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-500:]
+    assert not list(tmp_path.glob("fst-test-styles-*"))
+
+
+# Training configs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('steps = "abc"', "steps must be a whole number, not 'abc'"),
+    ("steps = 1.5", "steps must be a whole number, not 1.5"),
+    ("style_weight = true", "style_weight must be a number, not True"),
+    ('style_layers = "block1_conv1"', "style_layers must be a list of texts"),
+    ("jit_compile = 1", "jit_compile must be true or false, not 1"),
+])
+def test_config_value_of_the_wrong_kind(line, reason, painting, tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(f'name = "c"\nstyle_image = "{painting}"\n{line}\n')
+    assert main(["train-style", str(config), "--data", str(tmp_path), "--run-dir", str(tmp_path / "run")]) == 2
+    one_error_line(capsys, reason)
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_values_out_of_range_leave_nothing(painting, tmp_path, monkeypatch, capsys):
+    """`--learning-rate -1 --image-size 3 --batch-size 0` raised a ValueError and left runs/w."""
+    monkeypatch.chdir(tmp_path)
+    for args, reason in [(["--learning-rate", "-1"], "learning_rate must be zero or more, not -1.0"),
+                         (["--image-size", "3"], "image_size must be at least 16 pixels, not 3"),
+                         (["--batch-size", "0"], "batch_size must be at least 1, not 0"),
+                         (["--checkpoint-every", "0"], "checkpoint_every must be at least 1, not 0"),
+                         (["--tv-weight", "nan"], "tv_weight must be zero or more, not nan")]:
+        assert main(["train-style", "--style", str(painting), "--name", "w", "--data", str(tmp_path), *args]) == 2
+        one_error_line(capsys, reason)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_style_help_shows_real_defaults():
+    done = subprocess.run([sys.executable, "-m", "fst", "train-style", "--help"], capture_output=True, text=True,
+                          env=user_env())
+    assert done.returncode == 0 and "else )" not in done.stdout and "(default: the config's, else none)" in done.stdout
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--max-size", "0"], "max_size must be at least 16 pixels, not 0"),
+    (["--coarse-size", "4"], "coarse_size must be at least 16 pixels, not 4"),
+    (["--style-scale", "0"], "style_scale must be a positive number, not 0.0"),
+])
+def test_optimize_sizes_too_small_for_vgg(args, reason, tmp_path, small_photo, painting, capsys):
+    """`fst optimize --max-size 0` ended in a TensorFlow AbortedError."""
+    assert main(["optimize", str(small_photo), str(painting), str(tmp_path / "o.png"), "--iterations", "2",
+                 *args]) == 2
+    one_error_line(capsys, reason)
+
+
 # Video -----------------------------------------------------------------------------------------
 
 av = pytest.importorskip("av")
@@ -262,20 +535,12 @@ def test_truncated_webm_warns_with_the_count(tmp_path, caplog):
 
 
 def test_sigterm_during_video_leaves_no_temporary_file(tmp_path):
-    from test_video import make_clip
+    """SIGTERM mid-render (the source never ends before it, see test_video.unfinished_source)."""
+    from test_video import signal_mid_render
 
-    src = make_clip(tmp_path / "long.mp4", frames=240, size=(256, 192), fps=24)
-    dst = tmp_path / "out.mp4"
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    process = subprocess.Popen([sys.executable, "-m", "fst", "video", STYLE, str(src), str(dst)],
-                               stderr=subprocess.PIPE, text=True, env=env)
-    for _ in iter(lambda: process.stderr.read(1), ""):
-        if list(tmp_path.glob(".out.mp4.*")):  # the render has begun writing
-            break
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 143 and err.strip().endswith("fst: terminated"), err
-    assert not dst.exists() and not list(tmp_path.glob(".out.mp4.*"))
+    code, err = signal_mid_render(STYLE, tmp_path, signal.SIGTERM, user_env())
+    assert code == 143 and err.strip().endswith("fst: terminated"), err
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out.mp4.*"))
 
 
 def test_a_killed_runs_temporary_output_is_swept_next_time(tmp_path):

@@ -4,6 +4,7 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,7 +61,24 @@ def test_readme_first_command_as_written(tmp_path):
     assert install == "pip install ."
     words = shlex.split(command)
     assert words[:2] == ["fst", "run"]
+    assert Path(words[4]).is_absolute() and not Path(words[4]).is_relative_to(REPO)  # nothing left in the checkout
     (tmp_path / "docs").symlink_to(REPO / "docs")
     done = fst(*words[1:], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_stylized(tmp_path / words[3], tmp_path / words[4])
+
+
+def test_the_distribution_name_is_ours_everywhere():
+    """On the package index `fst` is an unrelated project: every install line names fst-style."""
+    import tomllib
+
+    from fst.errors import DISTRIBUTION, install_hint
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION != "fst" and project["scripts"] == {"fst": "fst.cli:main"}
+    extras = [req.split("[")[0] for reqs in project["optional-dependencies"].values() for req in reqs if "[" in req]
+    assert set(extras) <= {DISTRIBUTION, "jax"}
+    readme = (REPO / "README.md").read_text()
+    installs = re.findall(r'pip install "?([\w.-]+)\[', readme)
+    assert installs and set(installs) <= {DISTRIBUTION, "."}, installs
+    assert install_hint("serve") == 'pip install "fst-style[serve]"'

@@ -59,7 +59,7 @@ def test_wheel_ships_the_weights_folder(tmp_path):
     make_style("packaged", src / "weights")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(src)], check=True)
-    wheel = next((tmp_path / "dist").glob("fst-*.whl"))
+    wheel = next((tmp_path / "dist").glob("fst_style-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "fst/weights/packaged.weights.h5" in names and "fst/weights/packaged.toml" in names
     target = tmp_path / "site"

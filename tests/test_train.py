@@ -102,6 +102,8 @@ def test_training_lowers_the_losses(tmp_path, photos):
 def test_kill_and_resume_equals_uninterrupted(tmp_path, photos):
     straight = run_train(tmp_path / "a", photos, "--steps", "6", "--checkpoint-every", "2")
     assert straight.returncode == 0, straight.stderr
+    written = tmp_path / "a" / "out" / "t.weights.h5"  # after --out, the hint names the file, not the name
+    assert straight.stdout.strip().endswith(f"try: fst run {written} photo.jpg out.jpg"), straight.stdout
 
     command, env = train_cmd(tmp_path / "b", photos, "--steps", "6", "--checkpoint-every", "2")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

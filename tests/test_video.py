@@ -1,5 +1,6 @@
 """Video: clips built with PyAV are stylized with timing, size, rotation and sound kept; bad input fails cleanly."""
 
+import contextlib
 import os
 import re
 import resource
@@ -289,41 +290,58 @@ def test_unknown_style_fails_before_decoding(tmp_path):
         render("no_such_style", tmp_path / "missing.mp4", tmp_path / "out.mp4")
 
 
-def test_interrupted_render_leaves_no_output(tmp_path, tiny_style):
-    """Ctrl-C mid-render.  The source is a named pipe that this test holds open after writing most
-    of a clip into it: the render cannot reach the end of its input, and so cannot finish before
-    the signal, however slowly a loaded machine runs either process.  (Three seconds of the clip,
-    36 frames, are enough for FFmpeg to open it: it reads 20 frames to find the frame rate.)"""
-    clip = make_clip(tmp_path / "clip.mkv", frames=48, fps=12).read_bytes()
-    src, dst = tmp_path / "live.mkv", tmp_path / "out.mp4"
-    os.mkfifo(src)
-    interrupted = threading.Event()
+@contextlib.contextmanager
+def unfinished_source(path, clip: bytes):
+    """A named pipe at path that gives three quarters of a clip, then stays open until the function
+    yielded is called (or the block ends): a render reading it cannot reach the end of its input, and so
+    cannot finish before a signal sent first, however slowly a loaded machine runs either process.  (Three quarters of a
+    48-frame clip is enough for FFmpeg to open it: it reads 20 frames to find the frame rate.)"""
+    os.mkfifo(path)
+    ended = threading.Event()
 
     def feed():
         try:
-            with open(src, "wb") as pipe:  # opens once fst opens the other end
+            with open(path, "wb") as pipe:  # opens once the render opens the other end
                 pipe.write(clip[: len(clip) * 3 // 4])
                 pipe.flush()
-                interrupted.wait(timeout=120)
-        except BrokenPipeError:  # fst closed its end first
+                ended.wait(timeout=120)
+        except BrokenPipeError:  # the render closed its end first
             pass
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    process = subprocess.Popen([sys.executable, "-m", "fst.cli", "video", str(tiny_style), str(src), str(dst)],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    err = ""
-    for char in iter(lambda: process.stderr.read(1), ""):
-        err += char
-        if "stylizing" in err:  # the progress bar: frames were decoded and the first batch is under way
-            break
-    assert list(tmp_path.glob(".out.mp4.*")), err  # the render has its temporary output
-    process.send_signal(signal.SIGINT)
-    interrupted.set()
-    rest = process.communicate(timeout=120)[1]
-    feeder.join(timeout=10)
-    assert process.returncode == 130 and (err + rest).strip().endswith("fst: interrupted"), err + rest
-    assert not dst.exists() and not list(tmp_path.glob(".out.mp4.*"))
+    try:
+        yield ended.set  # call it to end the input (once the signal is sent)
+    finally:
+        ended.set()
+        feeder.join(timeout=10)
+
+
+def signal_mid_render(style, tmp_path, signum: int, env: dict) -> tuple[int, str]:
+    """Starts `fst video` on an unfinished source, sends signum once the first batch is being
+    stylized (its progress bar shows), and returns the exit status and everything it wrote to stderr."""
+    clip = make_clip(tmp_path / "clip.mkv", frames=48, fps=12).read_bytes()
+    src = tmp_path / "live.mkv"
+    with unfinished_source(src, clip) as end_input:
+        process = subprocess.Popen([sys.executable, "-m", "fst.cli", "video", str(style), str(src),
+                                    str(tmp_path / "out.mp4")], stderr=subprocess.PIPE, text=True, env=env)
+        err = ""
+        for char in iter(lambda: process.stderr.read(1), ""):
+            err += char
+            if "stylizing" in err:  # frames were decoded and the first batch is under way
+                break
+        assert list(tmp_path.glob(".out.mp4.*")), err  # the render has its temporary output
+        process.send_signal(signum)
+        end_input()  # the decoder thread, blocked on the pipe, can then see the end and stop
+        err += process.communicate(timeout=120)[1]
+    return process.returncode, err
+
+
+def test_interrupted_render_leaves_no_output(tmp_path, tiny_style):
+    """Ctrl-C mid-render: exit 130, and neither the output nor its temporary file is left."""
+    code, err = signal_mid_render(tiny_style, tmp_path, signal.SIGINT, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert code == 130 and err.strip().endswith("fst: interrupted"), err
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out.mp4.*"))
 
 
 def test_flicker_metric_on_known_answers():

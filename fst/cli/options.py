@@ -72,7 +72,7 @@ def fields_as_options(group, cls, defaults: bool, skip: tuple[str, ...] = ()) ->
         options = {"default": default if defaults else None, **{k: f.metadata[k] for k in ("help", "choices")
                                                                  if k in f.metadata}}
         if not defaults:
-            shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, list) else default
+            shown = "none" if default in (None, "") else " ".join(map(str, default)) if isinstance(default, list) else default
             options["help"] = " ".join(filter(None, [f.metadata.get("help"), f"(default: the config's, else {shown})"]))
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)

@@ -52,14 +52,29 @@ def _run_stdio(args: argparse.Namespace, runner, options: dict) -> int:
     from fst.files import write_atomic
 
     fmt = (args.format or "png") if args.dst == "-" else images.check_destination(args.dst)
-    data = sys.stdin.buffer.read() if args.src == "-" else images.read_file(args.src)
-    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, **options)
+    name = "<stdin>" if args.src == "-" else args.src
+    data = images.read_stream(sys.stdin.buffer, name) if args.src == "-" else images.read_file(args.src)
+    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, name=name, **options)
     if args.dst == "-":
-        sys.stdout.buffer.write(encoded)
-        sys.stdout.buffer.flush()
+        _write_stdout(encoded)
     else:
         write_atomic(encoded, args.dst)
     return 0
+
+
+def _write_stdout(data: bytes) -> None:
+    """Writes the image to standard output; a reader gone (a broken pipe) or a full disk is an error,
+    as a file that could not be written is, not a silent exit 0."""
+    import os
+
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        # Python flushes stdout again on exit; point it at /dev/null so that flush has nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        reason = "the reading program closed it" if isinstance(exc, BrokenPipeError) else exc.strerror or exc
+        raise FstError(f"standard output: cannot write the image ({reason})") from None
 
 
 def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
@@ -68,6 +83,8 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
     from fst import images, inference
 
     src, dst = Path(args.src), Path(args.dst)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise FstError(f"{dst}: is the input folder; write the stylized images into another folder")
     if dst.exists() and not dst.is_dir():
         raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
     if not dst.exists() and dst.suffix.lower() in images.IMAGE_EXTENSIONS:
@@ -100,6 +117,12 @@ def command(args: argparse.Namespace) -> int:
     from fst import inference, runners
 
     options = _checked_options(args)
+    if args.format and args.dst != "-" and not Path(args.src).is_dir():
+        from fst import images
+
+        if images.format_for(f"x.{args.format.lstrip('.')}") != images.format_for(args.dst):
+            raise FstError(f"{args.dst}: its extension sets the format, which is not {args.format}; "
+                           f"--format is for - and folders")
     runner = runners.open_runner(args.style, args.runtime)
     if args.src == "-" or args.dst == "-":
         return _run_stdio(args, runner, options)

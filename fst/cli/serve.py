@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fst.cli.options import HelpFormatter, byte_size
-from fst.errors import FstError
+from fst.errors import FstError, install_hint
 
 EXAMPLES = """examples:
   fst serve                                   # http://127.0.0.1:8000/ on this machine only
@@ -16,7 +16,7 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("serve", help="serve the web page and HTTP API (needs: pip install \"fst[serve]\")",
+    p = sub.add_parser("serve", help=f"serve the web page and HTTP API (needs: {install_hint('serve')})",
                        epilog=EXAMPLES, formatter_class=HelpFormatter,
                        description="Load the styles once and serve a page to stylize photos in a browser, "
                                    "and an HTTP API (POST /api/stylize, GET /api/styles, GET /healthz).")
@@ -39,7 +39,7 @@ def command(args: argparse.Namespace) -> int:
         from fst.serve import app
     except ModuleNotFoundError as exc:
         raise FstError(f'fst serve needs the web server packages ({exc.name} is missing): '
-                       f'pip install "fst[serve]"') from None
+                       f'{install_hint("serve")}') from None
     for flag, value, least in [("--max-pixels", args.max_pixels, 1), ("--workers", args.workers, 1),
                                ("--queue", args.queue, 0)]:
         if value < least:

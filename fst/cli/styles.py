@@ -27,8 +27,12 @@ def command(args: argparse.Namespace) -> int:
         print(f"no styles installed (looked in {shipped_dir()} and {user_dir()})")
         return 0
     rows = [("NAME", "PAINTING", "ARTIST", "LICENCE")]
-    rows += [(s.name, f"{s.title}, {s.year}".strip(", "), s.artist, s.license) for s in found]
+    rows += [(s.name + ("*" if s.shadows_shipped else ""), f"{s.title}, {s.year}".strip(", "), s.artist, s.license)
+             for s in found]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+    if any(s.shadows_shipped for s in found):
+        print(f"* your own network from {user_dir()}, used in place of the shipped style of that name "
+              f"(delete its .weights.h5 to get the shipped one back)")
     return 0

@@ -7,8 +7,8 @@ import argparse
 from fst.cli.options import HelpFormatter, fields_as_options
 
 EXAMPLES = """examples:
-  fst train-style configs/starry_night.toml --data ~/coco/train2017
-  fst train-style configs/starry_night.toml --data photos/ --steps 2000 --image-size 128
+  fst train-style configs/starry_night.toml --data ~/coco/train2017 --name my_starry_night
+  fst train-style configs/starry_night.toml --data photos/ --steps 2000 --out my_styles/
   fst train-style --style painting.jpg --name my_style --data photos/
   KERAS_BACKEND=jax fst train-style configs/great_wave.toml --data photos/ --mixed-precision mixed_bfloat16
 
@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--vgg-weights", help="path to Keras' VGG19 notop weights file (else $FST_VGG19_WEIGHTS, the Keras cache, download)")
     p.add_argument("--preview-data", help="folder of photos for the preview grids (default: none)")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint instead of resuming")
+    p.add_argument("--replace", action="store_true",
+                   help="install in your style folder under a shipped style's name, in its place")
     config_options(p)
     p.set_defaults(func=command)
 
@@ -46,13 +48,17 @@ def command(args: argparse.Namespace) -> int:
     from fst.quiet import load_keras
     from fst.training.config import TrainConfig
 
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig.load(args.config, **overrides)  # checked before Keras loads
     load_keras()
     from fst.training.train import train_style
 
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig.load(args.config, **overrides)
     style = train_style(config, args.data, run_dir=args.run_dir, out_dir=args.out, vgg_weights=args.vgg_weights,
-                        preview_data=args.preview_data, restart=args.restart)
+                        preview_data=args.preview_data, restart=args.restart, replace=args.replace)
     if style is not None:
-        print(f"installed style {style.name!r} at {style.weights}; try: fst run {style.name} photo.jpg out.jpg")
+        from fst.styles import user_dir
+
+        # By name only where the name finds it: after --out FOLDER, by its path.
+        runs_as = style.name if style.weights.parent.resolve() == user_dir().resolve() else style.weights
+        print(f"installed style {style.name!r} at {style.weights}; try: fst run {runs_as} photo.jpg out.jpg")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fst.errors import FstError
+from fst.errors import FstError, install_hint
 
 
 class OnnxRunner:
@@ -27,7 +27,7 @@ class OnnxRunner:
             try:
                 import onnxruntime as ort
             except ImportError:
-                raise FstError("the onnx runtime needs the onnxruntime package: pip install 'fst[onnx]'") from None
+                raise FstError(f"the onnx runtime needs the onnxruntime package: {install_hint('onnx')}") from None
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.log_severity_level = 3

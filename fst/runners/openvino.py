@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fst.errors import FstError
+from fst.errors import FstError, install_hint
 
 
 class OpenVinoRunner:
     """Runs an exported network (NHWC float32 0..255 in and out) on OpenVINO's CPU plugin.
 
-    ``hint`` is OpenVINO's inference precision hint (``"bf16"``, ``"f16"``, ``"f32"``), left to the
-    plugin by default: it uses bf16 only on CPUs that compute in it (AVX512-BF16 or AMX). The model
+    ``hint`` is OpenVINO's inference precision hint (``"f32"``, ``"bf16"``, ``"f16"``). It is f32 by
+    default: left to itself the CPU plugin computes in bf16 on CPUs with AVX512-BF16 or AMX, up to 7 grey
+    levels from Keras, and on others in f32, so the same file gave different pictures. The model
     is compiled for each input shape it meets (the last few are kept): compiled for a fixed shape,
     OpenVINO's CPU plugin runs this network about twice as fast as compiled for any shape.
     """
@@ -22,7 +23,7 @@ class OpenVinoRunner:
     #: Compiled shapes kept: a folder of photos of a few sizes, or a video, reuses them.
     KEEP = 4
 
-    def __init__(self, path: str | os.PathLike, hint: str | None = None):
+    def __init__(self, path: str | os.PathLike, hint: str | None = "f32"):
         self.path = Path(path)
         self.hint = hint
         self._compiled: dict[tuple[int, ...], object] = {}
@@ -34,7 +35,11 @@ class OpenVinoRunner:
             try:
                 import openvino as ov
             except ImportError:
-                raise FstError("the openvino runtime needs the openvino package: pip install 'fst[openvino]'") from None
+                raise FstError(f"the openvino runtime needs the openvino package: {install_hint('openvino')}") from None
+            weights = self.path.with_suffix(".bin")
+            if not weights.is_file():
+                raise FstError(f"{self.path}: its weights file {weights.name} is missing (an OpenVINO model is "
+                               f"the .xml and .bin pair that fst export writes)")
             try:
                 self._model = ov.Core().read_model(str(self.path))
             except RuntimeError as exc:

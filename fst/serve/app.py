@@ -272,6 +272,7 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
     limits = limits or Limits()
     installed = {s.name: s for s in styles.find_styles()}
     for name in style_names or []:
+        styles.check_name(name)
         if name not in installed:
             styles.get_style(name)  # one line with the close names, or a path refused below
             raise FstError(f"{name}: only names of installed styles can be served (see `fst styles`)")

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,34 @@ def parse_duration(text: str | float) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise FstError(f"time limit {text!r} is not a positive duration such as 90s, 7m or 1h")
     return seconds
+
+
+#: The smallest training crop or painting: VGG19's five poolings need 16 pixels at least.
+MIN_IMAGE_SIZE = 16
+#: What each annotated field type accepts from a TOML file or the command line, and how to say it.
+_KINDS = {"int": (int,), "float": (int, float), "str": (str, int, float), "bool": (bool,)}
+_SAY = {"int": ("a whole number", "whole numbers"), "float": ("a number", "numbers"),
+        "str": ("text", "texts"), "bool": ("true or false", "true or false values")}
+_CAST = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _is(value: Any, kind: str) -> bool:
+    return isinstance(value, _KINDS[kind]) and (kind == "bool" or not isinstance(value, bool))
+
+
+def _checked_type(key: str, value: Any, kind: str) -> Any:
+    """The value as the field's type (1 for a float is 1.0, 1889 for a text is "1889"); a one-line error
+    for a value of another kind (``steps = "abc"`` in a config), before any work."""
+    if kind.startswith("list["):
+        element = kind.removeprefix("list[").split("]")[0]
+        if value is None and kind.endswith("| None"):
+            return value
+        if not isinstance(value, list) or not all(_is(v, element) for v in value):
+            raise FstError(f"{key} must be a list of {_SAY[element][1]}, not {value!r}")
+        return [_CAST[element](v) for v in value]
+    if not _is(value, kind):
+        raise FstError(f"{key} must be {_SAY[kind][0]}, not {value!r}")
+    return _CAST[kind](value)
 
 
 @dataclass
@@ -113,17 +142,35 @@ class TrainConfig(LossConfig):
             if init.endswith(".weights.h5") and not Path(init).is_absolute():
                 values["init"] = str((path.parent / init).resolve())
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(kinds))
         if unknown:
             raise FstError(f"unknown config keys: {', '.join(unknown)}")
-        config = cls(**values)
+        config = cls(**{key: _checked_type(key, value, kinds[key]) for key, value in values.items()})
         config.validate()
         return config
 
     def validate(self) -> None:
+        """Every value in its range, before any work (nothing is written for a config that fails)."""
         if not self.name:
             raise FstError("the style needs a name (name = ... in the config, or --name)")
+        from fst.styles import check_name
+
+        check_name(self.name)
+        for key in ("steps", "batch_size", "checkpoint_every", "preview_every", "workers"):
+            if getattr(self, key) < 1:
+                raise FstError(f"{key} must be at least 1, not {getattr(self, key)}")
+        for key in ("image_size", "style_size"):
+            if getattr(self, key) < MIN_IMAGE_SIZE:
+                raise FstError(f"{key} must be at least {MIN_IMAGE_SIZE} pixels, not {getattr(self, key)}")
+        if not 0 < self.width < math.inf:
+            raise FstError(f"width must be a positive number, not {self.width}")
+        weights = ("learning_rate", "content_weight", "style_weight", "tv_weight", "stability_weight",
+                   "stability_noise")
+        for key, value in [(k, getattr(self, k)) for k in weights] + [
+                ("style_layer_weights", w) for w in self.style_layer_weights]:
+            if not 0 <= value < math.inf:
+                raise FstError(f"{key} must be zero or more, not {value}")
         if not self.style_image:
             raise FstError("no painting given (style_image = ... in the config, or --style)")
         if not Path(self.style_image).is_file():

@@ -235,14 +235,20 @@ def train_style(
     preview_data: str | os.PathLike | None = None,
     verbose: bool = True,
     restart: bool = False,
+    replace: bool = False,
 ):
     """Trains (or resumes training) a style and exports it into the registry.
 
     ``data`` is a folder of photos; checkpoints, logs and previews go into
     ``run_dir`` (default ``runs/NAME``); the finished style is written to
-    ``out_dir`` (default: the user's style folder).  Returns the Style (None
+    ``out_dir`` (default: the user's style folder).  A style of a shipped style's name goes into the
+    user's folder, in the shipped one's place, only with ``replace``.  Returns the Style (None
     on a non-chief worker of a multi-worker run, which exports nothing).
     """
+    installs_in = Path(out_dir) if out_dir is not None else styles.user_dir()
+    if styles.is_shipped(config.name) and installs_in.resolve() == styles.user_dir().resolve() and not replace:
+        raise FstError(f"{config.name!r} is a shipped style: your network would take its place in "
+                       f"{styles.user_dir()}; pass --replace for that, or --name another name, or --out FOLDER")
     run = _resume(config, run_dir, restart)
     keras.utils.set_random_seed(config.seed)
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,

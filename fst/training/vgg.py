@@ -84,7 +84,7 @@ def build_vgg(feature_layers: list[str], pooling: str = "max", vgg_weights: str 
             raise FstError(f"{weights}: cannot load VGG19 weights ({exc})") from None
         raise FstError(
             f"VGG19 weights {WEIGHTS_FILE} are not available and could not be downloaded; "
-            f"pass vgg_weights (--vgg-weights PATH) or set {WEIGHTS_ENV}=PATH"
+            f"pass --vgg-weights PATH (vgg_weights= in Python) or set {WEIGHTS_ENV}=PATH"
         ) from None
     for name, values in (cut or {}).items():
         full.get_layer(name).set_weights(values)
