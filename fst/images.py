@@ -228,11 +228,16 @@ def check_writable(dst: Path | str) -> None:
         raise FstError(f"{dst}: cannot write ({existing} is not a writable folder)")
 
 
+def long_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is `size`."""
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resizes (Lanczos) an RGB or single-channel uint8 image so its longer side is `size`."""
     h, w = pixels.shape[:2]
-    scale = size / max(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    new = long_side_size(w, h, size)
     if new == (w, h):
         return pixels
     return np.asarray(Image.fromarray(pixels).resize(new, Image.Resampling.LANCZOS))

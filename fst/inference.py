@@ -8,6 +8,7 @@ the server are thin callers of these.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -23,6 +24,23 @@ from fst.runners import Runner, as_runner
 
 TILE_SIZE = tiling.TILE_SIZE
 MIN_TILE_SIZE = tiling.MIN_TILE_SIZE
+#: The shorter side, in pixels, at which a style's strokes look as they were made to: the shipped
+#: styles were trained on 256 px crops and their look chosen at 512 px (docs/objectives), and past
+#: 512 px the strokes shrink to a fine texture (docs/gallery/stroke_scale.md). A style's TOML may
+#: give its own (``stroke_reference``).
+STROKE_REFERENCE = 512
+AUTO = "auto"
+
+log = logging.getLogger(__name__)
+
+
+def stroke_scale_for(height: int, width: int, stroke_scale: float | str, runner=None) -> float:
+    """The stroke scale K an image of this size is stylized at: ``stroke_scale`` itself, or for
+    ``"auto"`` the shorter side over the style's reference size (1 up to the reference, no smaller)."""
+    if stroke_scale != AUTO:
+        return float(stroke_scale)
+    reference = getattr(runner, "stroke_reference", None) or STROKE_REFERENCE
+    return max(1.0, min(height, width) / reference)
 
 
 @dataclass(frozen=True)
@@ -33,7 +51,7 @@ class Options:
     strength: float = 1.0
     preserve_color: bool = False
     tile_size: int = TILE_SIZE
-    stroke_scale: float = 1.0
+    stroke_scale: float | str = AUTO
 
     @classmethod
     def of(cls, options: dict, where: str) -> "Options":
@@ -47,7 +65,9 @@ class Options:
 
     def __post_init__(self):
         numbers = {"max_size": (self.max_size, Integral, True), "tile_size": (self.tile_size, Integral, False),
-                   "strength": (self.strength, Real, False), "stroke_scale": (self.stroke_scale, Real, False)}
+                   "strength": (self.strength, Real, False)}
+        if self.stroke_scale != AUTO:
+            numbers["stroke_scale"] = (self.stroke_scale, Real, False)
         for key, (value, kind, optional) in numbers.items():
             if not (isinstance(value, kind) and not isinstance(value, bool) or optional and value is None):
                 noun = "a whole number" if kind is Integral else "a number"
@@ -60,8 +80,8 @@ class Options:
             raise FstError(f"tile size must be at least {MIN_TILE_SIZE} pixels, not {self.tile_size}")
         if not 0.0 <= self.strength <= 1.0:  # False for NaN
             raise FstError(f"strength must be between 0 and 1, not {self.strength}")
-        if not 1.0 <= self.stroke_scale <= 64.0:
-            raise FstError(f"stroke scale must be between 1 and 64, not {self.stroke_scale}")
+        if self.stroke_scale != AUTO and not 1.0 <= self.stroke_scale <= 64.0:
+            raise FstError(f"stroke scale must be 'auto' or between 1 and 64, not {self.stroke_scale}")
 
 
 def _at_stroke_scale(forward, rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -94,12 +114,14 @@ def _stylize_rgb(rgb: np.ndarray, runner: Runner, options: Options) -> np.ndarra
     A network paints strokes of a fixed size in pixels, so on a large photo
     they shrink to a fine texture; ``stroke_scale`` K > 1 paints them K times
     larger (the network sees the photo at 1/K of its size, and the photo's own
-    fine detail is added back at full size).
+    fine detail is added back at full size). ``"auto"`` picks K from the size.
     """
     def forward(pixels: np.ndarray) -> np.ndarray:
         return tiling.run_image(runner, pixels, options.tile_size)
 
-    out = _at_stroke_scale(forward, rgb, options.stroke_scale) if options.stroke_scale > 1 else forward(rgb)
+    scale = stroke_scale_for(*rgb.shape[:2], options.stroke_scale, runner)
+    log.debug("stroke scale %.2f for %dx%d", scale, rgb.shape[1], rgb.shape[0])
+    out = _at_stroke_scale(forward, rgb, scale) if scale > 1 else forward(rgb)
     return _finish(out, rgb, options)
 
 
@@ -128,7 +150,9 @@ def stylize(
     ``style`` is a style name, a ``.weights.h5`` path, a Style or a runner (``fst.runners``): resolve it
     once when stylizing many images. Options: ``max_size`` (resize the longer side first),
     ``strength`` (0..1 blend with the original), ``preserve_color`` (keep the photo's colours),
-    ``stroke_scale`` (strokes K times larger), ``tile_size``. An alpha channel is carried through.
+    ``stroke_scale`` (strokes K times larger; the default ``"auto"`` makes K the photo's shorter side
+    over 512 px, so a large photo looks like a 512 px one, and 1 turns it off), ``tile_size``. An alpha
+    channel is carried through.
     """
     options = Options.of(options, "stylize")
     if isinstance(image, (bytes, bytearray, memoryview)):
@@ -156,13 +180,14 @@ def stylize_frames(
 ) -> np.ndarray:
     """Stylizes a batch of same-size uint8 frames (N, H, W, 3) in one forward pass (video); uint8 out.
 
-    Frames over the tile size, or with a ``stroke_scale``, go one by one through the single-image path.
+    Frames over the tile size, or at a stroke scale over 1, go one by one through the single-image path.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
     options = Options.of(options, "stylize_frames")
     runner = as_runner(style)
-    if frames.shape[1] * frames.shape[2] > options.tile_size ** 2 or options.stroke_scale != 1:
+    scale = stroke_scale_for(frames.shape[1], frames.shape[2], options.stroke_scale, runner)
+    if frames.shape[1] * frames.shape[2] > options.tile_size ** 2 or scale != 1:
         return np.stack([_stylize_rgb(f, runner, options) for f in frames])
     return _finish(tiling.run_frames(runner, frames), frames, options)
 

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from fst import styles
+from fst.cli.options import stroke_scale
 from fst.files import write_atomic
 from fst.gatys import optimize
 from fst.images import encode, find_images, load_image, load_painting
@@ -157,8 +158,10 @@ def evaluate(style_ref: str, photos: list[Path], args) -> tuple[dict, list[list[
     for i, path in enumerate(photos):
         photo = resize_short_side(load_image(path)[0], args.size)
         started = time.perf_counter()
-        out = stylize(photo, style)
+        out = stylize(photo, style, stroke_scale=args.stroke_scale)
         seconds_fast.append(time.perf_counter() - started)
+        if args.measure_size:  # measured as seen at that size (a large result on a screen)
+            photo, out = resize_short_side(photo, args.measure_size), resize_short_side(out, args.measure_size)
         fast.append(terms_of(loss, photo, out))
         row = [photo, out]
         if args.iterations:
@@ -218,6 +221,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder that keeps each Gatys result, to reuse when evaluating again")
     parser.add_argument("--vgg-weights", default=None, help="VGG19 weights file (else $FST_VGG19_WEIGHTS)")
+    parser.add_argument("--measure-size", type=int, default=None,
+                        help="measure the photo and the result resized to this shorter side (default: --size); "
+                             "the strength figures compare with the painting at 512 px, so a result at 2048 px "
+                             "is measured as seen at 512")
+    parser.add_argument("--stroke-scale", type=stroke_scale, default="auto",
+                        help="the fast network's stroke scale (default auto, as fst run; 1 turns it off)")
     args = parser.parse_args()
 
     photos = find_images(args.photos)[:args.limit]

@@ -38,6 +38,17 @@ def render(style_list: list[styles.Style], photo: Path, out: Path) -> str:
         licence = f" ({style.license})" if style.license else ""
         lines.append(f"| `{style.name}` | {credit}{licence} | ![{style.name}]({style.name}.jpg) |")
         print(f"{style.name}.jpg", flush=True)
+    compared = [s.name for s in style_list if (out / f"{s.name}_side_by_side.jpg").is_file()]
+    if compared:
+        lines += ["", "## Retrained styles beside what they replaced", "",
+                  "Painting, photo, the network before, the network now, and Gatys at the network's training "
+                  "objective (`python scripts/side_by_side.py NAME PREVIOUS.weights.h5`).", ""]
+        lines += [f"`{name}`:\n\n![{name} side by side]({name}_side_by_side.jpg)\n" for name in compared]
+    if (out / "stroke_scale_auto.jpg").is_file():
+        lines += ["", "## The same look at any size", "",
+                  "The default stroke scale on the photo enlarged to 512, 1024, 2048 and 4032 px: the whole result, "
+                  "a 256 px crop at full resolution, and the same crop with `--stroke-scale 1` "
+                  "(`python scripts/stroke_scale_figures.py`).", "", "![stroke scale auto](stroke_scale_auto.jpg)"]
     return "\n".join(lines) + "\n"
 
 

@@ -634,9 +634,9 @@ def test_serve_host_that_cannot_be_resolved_or_bound(styles_never_loaded, capsys
     (["--strength", "nan"], "strength must be between 0 and 1, not nan"),
     (["--strength", "inf"], "strength must be between 0 and 1, not inf"),
     (["--strength", "-1"], "strength must be between 0 and 1, not -1.0"),
-    (["--stroke-scale", "nan"], "stroke scale must be between 1 and 64, not nan"),
-    (["--stroke-scale", "inf"], "stroke scale must be between 1 and 64, not inf"),
-    (["--stroke-scale", "-1"], "stroke scale must be between 1 and 64, not -1.0"),
+    (["--stroke-scale", "nan"], "stroke scale must be 'auto' or between 1 and 64, not nan"),
+    (["--stroke-scale", "inf"], "stroke scale must be 'auto' or between 1 and 64, not inf"),
+    (["--stroke-scale", "-1"], "stroke scale must be 'auto' or between 1 and 64, not -1.0"),
 ])
 @pytest.mark.parametrize("source", ["video", "folder"])
 def test_video_float_options_out_of_range_are_one_line(tmp_path, small_photo, capsys, args, reason, source):

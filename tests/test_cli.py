@@ -144,7 +144,7 @@ def test_python_m_fst_and_commands_that_need_no_tensorflow():
     ("--quality", "0", "quality must be between 1 and 100"),
     ("--quality", "1000", "quality must be between 1 and 100"),
     ("--strength", "1.5", "strength must be between 0 and 1"),
-    ("--stroke-scale", "0.5", "stroke scale must be between 1 and 64"),
+    ("--stroke-scale", "0.5", "stroke scale must be 'auto' or between 1 and 64"),
 ])
 def test_out_of_range_numbers_are_one_line_errors_before_any_work(tiny_style, tmp_path, option, value, reason):
     """Checked before the source is even read: a missing source is not what the error names."""

@@ -124,7 +124,7 @@ def test_page_and_its_files_are_served_and_need_nothing_from_outside(client):
     spec = client.get("/openapi.json").json()
     assert {"/api/stylize", "/api/styles", "/healthz"} <= set(spec["paths"])
     names = {p["name"] for p in spec["paths"]["/api/stylize"]["post"]["parameters"]}
-    assert {"style", "strength", "preserve_color", "max_size", "format", "quality"} <= names
+    assert {"style", "strength", "preserve_color", "max_size", "format", "quality", "stroke_scale"} <= names
 
 
 def test_stylize_raw_body_keeps_the_upload_format_and_shrinks_to_max_size(client, photo_bytes):
@@ -136,6 +136,17 @@ def test_stylize_raw_body_keeps_the_upload_format_and_shrinks_to_max_size(client
     photo = Image.open(io.BytesIO(photo_bytes)).convert("RGB").resize(out.size, Image.Resampling.LANCZOS)
     assert out.format == "JPEG" and max(out.size) == 128
     assert np.abs(np.asarray(out, np.float32) - np.asarray(photo, np.float32)).mean() > 20
+
+
+def test_stroke_scale_follows_the_result_size_and_is_reported(client, photo_bytes):
+    """The default stroke scale: the result's shorter side over 512 (1 below), in the X-Stroke-Scale header."""
+    big = encode(Image.open(io.BytesIO(photo_bytes)).resize((1200, 900)))
+    for query, expected in [("max_size=1200", "1.76"), ("max_size=600", "1.00"), ("max_size=1200&stroke_scale=3", "3.00")]:
+        response = client.post(f"/api/stylize?style={STYLE}&{query}", content=big)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-stroke-scale"] == expected, query
+    refused = client.post(f"/api/stylize?style={STYLE}&stroke_scale=0.5", content=big)
+    assert refused.status_code == 422 and "stroke_scale" in refused.json()["error"]
 
 
 def test_stylize_multipart_with_form_fields(client, photo_bytes):

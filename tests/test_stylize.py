@@ -117,9 +117,36 @@ def test_stroke_scale_keeps_size_alignment_and_alpha(photo_array, scale):
     assert texture(out) < 0.8 * texture(fst.stylize(photo, "starry_night"))
 
 
+@pytest.mark.parametrize("size", [(1031, 777), (517, 1201)])
+def test_auto_stroke_scale_on_odd_sizes(photo_array, size):
+    """The default stroke scale follows the photo: K is the shorter side over 512, so 1031x777 is
+    stylized at K = 777/512 and 517x1201 at K = 517/512, with the size, the alpha and the edges kept."""
+    from fst import inference, runners, tiling
+
+    width, height = size
+    photo = np.asarray(Image.fromarray(photo_array).resize(size))
+    alpha = np.random.default_rng(1).integers(0, 256, (height, width, 1), dtype=np.uint8)
+    out = fst.stylize(np.dstack([photo, alpha]), "starry_night")
+    assert out.shape == (height, width, 4) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 3:], alpha)
+    np.testing.assert_array_equal(out[..., :3], fst.stylize(photo, "starry_night", stroke_scale=min(size) / 512))
+
+    luma = lambda rgb: rgb[..., :3].astype(float) @ [0.299, 0.587, 0.114]
+    target, got = luma(photo)[8:-8, 8:-8], luma(out)
+    def match(dy, dx):
+        return np.corrcoef(target.ravel(), got[8 + dy: height - 8 + dy, 8 + dx: width - 8 + dx].ravel())[0, 1]
+    assert all(match(0, 0) > match(dy, dx) for dy, dx in [(2, 0), (-2, 0), (0, 2), (0, -2)])
+
+    runner = runners.open_runner("starry_night")
+    assert inference.stroke_scale_for(height, width, "auto", runner) == pytest.approx(min(size) / 512)
+    plain = fst.stylize(photo[:500], runner, stroke_scale=1)  # --stroke-scale 1: the network on the whole photo
+    np.testing.assert_array_equal(plain, inference.images.to_uint8(tiling.run_image(runner, photo[:500], 1536)))
+    np.testing.assert_array_equal(fst.stylize(photo[:500], runner), plain)  # auto is 1 up to 512 px
+
+
 @pytest.mark.parametrize("scale", [0.5, 0, 65])
 def test_stroke_scale_out_of_range_is_an_error(tiny_style, scale):
-    with pytest.raises(fst.FstError, match="stroke scale must be between 1 and 64"):
+    with pytest.raises(fst.FstError, match="stroke scale must be 'auto' or between 1 and 64"):
         fst.stylize(np.zeros((8, 8, 3), np.uint8), tiny_style, stroke_scale=scale)
 
 

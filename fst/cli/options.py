@@ -40,9 +40,19 @@ def runtime_option(p: argparse.ArgumentParser) -> None:
 
 
 def stroke_scale_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stroke-scale", type=float, default=1.0, metavar="K",
-                   help="paint strokes K times larger (1 to 64; default 1): for large photos, where the "
-                        "network's strokes shrink to a fine texture")
+    p.add_argument("--stroke-scale", type=stroke_scale, default="auto", metavar="K",
+                   help="paint strokes K times larger (1 to 64), so that they do not shrink to a fine texture on "
+                        "large photos; default auto: K is the shorter side over 512 px (1 below it); 1 turns it off")
+
+
+def stroke_scale(text: str) -> float | str:
+    """--stroke-scale: auto, or a number (its range is checked with the other options)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto or a number") from None
 
 
 def byte_size(text: str) -> int:

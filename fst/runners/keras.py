@@ -23,6 +23,12 @@ class KerasRunner:
         self._model = None
 
     @property
+    def stroke_reference(self) -> int | None:
+        """The shorter side the style's strokes are made to be seen at, where its TOML gives one
+        (``stroke_scale="auto"`` otherwise uses ``fst.inference.STROKE_REFERENCE``)."""
+        return self.style.meta.get("stroke_reference")
+
+    @property
     def model(self):
         if self._model is None:
             self._model = styles.load_model(self.style)

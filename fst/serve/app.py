@@ -44,6 +44,7 @@ from starlette.requests import ClientDisconnect
 
 from fst import inference, styles
 from fst.errors import FstError
+from fst.images import long_side_size
 from fst.runners import Runner, open_runner
 
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ class StylizeParams(BaseModel):
     format: Literal["png", "jpeg", "webp"] | None = Field(
         None, description="output format (default: the upload's own if png, jpeg or webp, else png)")
     quality: int = Field(90, ge=1, le=100, description="JPEG and WebP quality")
+    stroke_scale: Literal["auto"] | Annotated[float, Field(ge=1, le=64)] = Field(
+        "auto", description="strokes K times larger, 1 to 64; auto (default): K from the result's size, "
+                            "given back in the X-Stroke-Scale header")
 
 
 class Pool:
@@ -159,7 +163,16 @@ class Pool:
 def stylize_upload(data: bytes, runner: Runner, params: StylizeParams, fmt: str) -> bytes:
     """The server's one call into the stylize pipeline: encoded image in, encoded image out."""
     return inference.stylize(data, runner, format=fmt, quality=params.quality, max_size=params.max_size,
-                             strength=params.strength, preserve_color=params.preserve_color)
+                             strength=params.strength, preserve_color=params.preserve_color,
+                             stroke_scale=params.stroke_scale)
+
+
+def stroke_scale_of(size: tuple[int, int], runner: Runner, params: StylizeParams) -> float:
+    """The stroke scale an upload of this (width, height) is stylized at, after shrinking to max_size."""
+    width, height = size
+    if max(width, height) > params.max_size:
+        width, height = long_side_size(width, height, params.max_size)
+    return inference.stroke_scale_for(height, width, params.stroke_scale, runner)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -236,8 +249,9 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, st
     return files[0], fields
 
 
-def check_image(data: bytes, max_pixels: int) -> str:
-    """The upload's Pillow format, after reading only its header: refuses non-images and too many pixels."""
+def check_image(data: bytes, max_pixels: int) -> tuple[str, tuple[int, int]]:
+    """The upload's Pillow format and (width, height), after reading only its header: refuses non-images
+    and too many pixels."""
     if not data:
         raise ApiError(400, "empty upload (0 bytes)")
     try:
@@ -254,7 +268,7 @@ def check_image(data: bytes, max_pixels: int) -> str:
     if width * height > max_pixels:
         raise ApiError(422, f"image is {width}x{height} ({width * height:,} pixels); "
                             f"this server takes at most {max_pixels:,}")
-    return fmt
+    return fmt, (width, height)
 
 
 def _one_line(exc: ValidationError | RequestValidationError) -> str:
@@ -364,7 +378,7 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
                 raise ApiError(422, "style: give the name of a style (GET /api/styles lists them)")
             if params.style not in served:
                 raise ApiError(404, f"unknown style {params.style!r}; this server has {', '.join(served)}")
-            source = check_image(data, limits.max_pixels)
+            source, size = check_image(data, limits.max_pixels)
             fmt = params.format or next((k for k, v in FORMATS.items() if v == source), "png")
         except ClientDisconnect:
             return Response(status_code=400)
@@ -375,7 +389,8 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
             raise ApiError(422, str(exc)) from None
         extension = "jpg" if fmt == "jpeg" else fmt
         return Response(encoded, media_type=CONTENT_TYPES[FORMATS[fmt]], headers={
-            "Content-Disposition": f'inline; filename="{params.style}.{extension}"', "Cache-Control": "no-store"})
+            "Content-Disposition": f'inline; filename="{params.style}.{extension}"', "Cache-Control": "no-store",
+            "X-Stroke-Scale": f"{stroke_scale_of(size, runners[params.style], params):.2f}"})
 
     return app
 

@@ -119,7 +119,7 @@ def render(
     batch_size: int = 4,
     strength: float = 1.0,
     preserve_color: bool = False,
-    stroke_scale: float = 1.0,
+    stroke_scale: float | str = "auto",
     tile_size: int = TILE_SIZE,
     overwrite: bool = False,
     progress: bool = True,

@@ -1,0 +1,72 @@
+"""A retrained style beside what it replaced: painting | photo | previous network | new network | Gatys.
+
+    git show 300b691:weights/great_wave.weights.h5 > runs/great_wave_previous.weights.h5
+    python scripts/side_by_side.py great_wave runs/great_wave_previous.weights.h5
+
+The photo is the gallery's public-domain astronaut at 512 px; Gatys is 100 L-BFGS iterations of
+``fst optimize`` from the photo at the new network's training objective (its TOML's [training]), the
+yardstick the network is trained towards. Writes docs/gallery/NAME_side_by_side.jpg.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from fst import styles
+from fst.files import write_atomic
+from fst.gatys import optimize
+from fst.images import encode, load_image, load_painting
+from fst.inference import stylize
+from fst.training.objective import LossConfig
+
+GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"
+CELL, LABEL = 512, 28
+
+
+def painting_of(style: styles.Style, paintings: Path) -> Path:
+    """The painting the style was trained on: its recorded path, else the file of that name in paintings."""
+    recorded = Path(style.meta.get("training", {}).get("style_image", ""))
+    return recorded if recorded.is_file() else paintings / recorded.name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("style", help="the new network: a style name or a .weights.h5 path")
+    parser.add_argument("previous", help="the network it replaced (.weights.h5)")
+    parser.add_argument("--photo", type=Path, default=GALLERY / "astronaut.jpg")
+    parser.add_argument("--paintings", type=Path, default=GALLERY.parents[2] / "shared" / "data" / "styles")
+    parser.add_argument("--iterations", type=int, default=100, help="Gatys L-BFGS iterations")
+    parser.add_argument("--out", type=Path, default=None, help="default docs/gallery/NAME_side_by_side.jpg")
+    parser.add_argument("--vgg-weights", default=None, help="VGG19 weights file (else $FST_VGG19_WEIGHTS)")
+    args = parser.parse_args()
+
+    new, previous = styles.get_style(args.style), styles.get_style(args.previous)
+    photo = load_image(args.photo)[0]
+    painting = painting_of(new, args.paintings)
+    loss = LossConfig.of(new.meta.get("training", {}))
+    style_size = new.meta.get("training", {}).get("style_size", 512)
+    gatys = optimize(photo, load_image(painting)[0], loss=loss, max_size=max(photo.shape[:2]),
+                     style_scale=style_size / max(photo.shape[:2]), iterations=args.iterations,
+                     vgg_weights=args.vgg_weights)
+    shown = load_painting(str(painting), CELL)
+    columns = [("painting", shown), ("photo", photo), ("previous network", stylize(photo, previous)),
+               ("new network", stylize(photo, new)),
+               (f"Gatys, {args.iterations} L-BFGS iterations, style weight {loss.style_weight:g}", gatys)]
+    sheet = Image.new("RGB", (CELL * len(columns), LABEL + CELL), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (label, image) in enumerate(columns):
+        cell = Image.fromarray(np.asarray(image, np.uint8))
+        cell.thumbnail((CELL, CELL), Image.Resampling.LANCZOS)
+        sheet.paste(cell, (i * CELL + (CELL - cell.width) // 2, LABEL + (CELL - cell.height) // 2))
+        draw.text((i * CELL + 8, 8), label, fill="black")
+    out = args.out or GALLERY / f"{new.name}_side_by_side.jpg"
+    write_atomic(encode(np.asarray(sheet), "JPEG", quality=88), out)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
