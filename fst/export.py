@@ -271,11 +271,11 @@ def export(
     photos = calibration_photos(calibration)
     if precision == "int8" and not photos:
         raise FstError("int8 export needs calibration photos (--calibration FOLDER)")
-    from fst.quiet import load_keras, quietly
+    from fst.quiet import load_keras, unless_asked
 
     load_keras()
     # The converters load more of TensorFlow, which prints its start-up lines again: held back too.
-    with quietly():
+    with unless_asked():
         if format == "onnx":
             _write_onnx(onnx_model(resolved, precision, photos), dst)
         elif format == "openvino":

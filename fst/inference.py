@@ -26,8 +26,8 @@ TILE_SIZE = tiling.TILE_SIZE
 MIN_TILE_SIZE = tiling.MIN_TILE_SIZE
 #: The shorter side, in pixels, at which a style's strokes look as they were made to: the shipped
 #: styles were trained on 256 px crops and their look chosen at 512 px (docs/objectives), and past
-#: 512 px the strokes shrink to a fine texture (docs/gallery/stroke_scale.md). A style's TOML may
-#: give its own (``stroke_reference``).
+#: 512 px the strokes shrink to a fine texture (docs/gallery, "The same look at any size"). A style's
+#: TOML may give its own (``stroke_reference``).
 STROKE_REFERENCE = 512
 AUTO = "auto"
 

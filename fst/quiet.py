@@ -38,12 +38,7 @@ def quiet_environment() -> None:
 @contextlib.contextmanager
 def quietly() -> Iterator[None]:
     """Runs a block with file descriptor 2 held back; afterwards every line but TensorFlow's known
-    start-up noise is written to stderr, so real errors and warnings still show. A user who set
-    ``TF_CPP_MIN_LOG_LEVEL`` sees everything as it comes."""
-    quiet_environment()
-    if _user_level:
-        yield
-        return
+    start-up noise is written to stderr, so real errors and warnings still show."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -62,6 +57,12 @@ def quietly() -> Iterator[None]:
                 sys.stderr.flush()
 
 
+def unless_asked():
+    """``quietly()``, or nothing where the user set ``TF_CPP_MIN_LOG_LEVEL`` (they see everything)."""
+    quiet_environment()
+    return contextlib.nullcontext() if _user_level else quietly()
+
+
 def load_keras():
     """Imports Keras (and its backend) quietly and lets the backend look for devices; returns keras.
 
@@ -70,7 +71,7 @@ def load_keras():
     """
     global _loaded
     if not _loaded:
-        with quietly():
+        with unless_asked():
             import keras
 
             keras.ops.zeros(1)  # the backend looks for devices (CUDA) on its first operation

@@ -256,8 +256,9 @@ def train(args, name: str, config, seconds: float, work: Path):
     say(f"{name}: training {seconds:.0f} s at {args.image_size} px, batch {args.batch_size}, {args.precision}, "
         f"from {'scratch' if not init else 'the shipped weights'}", args.out)
     started = time.monotonic()
+    # work/styles is this kit's own style folder: the new network is meant to take the shipped one's place.
     style = train_style(config, args.bundle / "photos" / "train", run_dir=work / "runs" / name,
-                        out_dir=work / "styles", verbose=False)
+                        out_dir=work / "styles", verbose=False, replace=True)
     took = time.monotonic() - started
     steps_done = style.meta["figures"]["steps"]
     say(f"{name}: {steps_done} steps in {took:.0f} s, {steps_done * args.batch_size / took:.1f} images/s "
@@ -290,7 +291,8 @@ def evaluate(args, name: str, style, work: Path) -> tuple[list[dict], list[list]
     rows, cells = [], []
     for size in args.eval_sizes:
         options = argparse.Namespace(size=size, iterations=args.gatys_iterations, cache=work / "gatys",
-                                     paintings=args.bundle / "paintings", vgg_weights=None, sheet_rows=2)
+                                     paintings=args.bundle / "paintings", vgg_weights=None, sheet_rows=2,
+                                     stroke_scale="auto", measure_size=None)
         started = time.monotonic()
         shipped_sheet = []
         if (REPO / "weights" / f"{name}.weights.h5").is_file():

@@ -130,7 +130,8 @@ def render(
     (copied when the output container takes its codec, else re-encoded) are
     kept.  ``start``/``duration`` are in seconds; ``fps`` is the rate of a
     folder of frames; frames over ``tile_size`` squared pixels are stylized in
-    tiles as images are.  Returns a VideoReport.
+    tiles as images are, and ``stroke_scale`` follows the frame size as for
+    images (``"auto"``).  Returns a VideoReport.
     """
     from tqdm import tqdm
 
