@@ -23,7 +23,7 @@ def __getattr__(name: str):
 
         return getattr(inference, name)
     if name == "optimize":
-        from fst.gatys import optimize
+        from fst.training.gatys import optimize
 
         return optimize
     raise AttributeError(f"module 'fst' has no attribute {name!r}")

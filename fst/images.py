@@ -243,6 +243,16 @@ def resize_long_side(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(new, Image.Resampling.LANCZOS))
 
 
+def resize_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resizes (Lanczos) a uint8 image so its shorter side is `size` (up or down)."""
+    h, w = pixels.shape[:2]
+    scale = size / min(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == (w, h):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(new, Image.Resampling.LANCZOS))
+
+
 def find_images(folder: Path | str) -> list[Path]:
     """Image files below a folder (recursive, sorted), chosen by extension."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -275,6 +285,12 @@ _TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, 
 def luma(rgb: np.ndarray) -> np.ndarray:
     """The luminance (Y of YCbCr) of RGB pixels, float32."""
     return rgb.astype(np.float32) @ _TO_YCBCR[0]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two images in 0..255, in dB (infinite when they are equal)."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:

@@ -17,30 +17,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fst import images, styles, tiling
+from fst import images, strokes, styles, tiling
 from fst.errors import FstError
 from fst.files import write_atomic
 from fst.runners import Runner, as_runner
 
 TILE_SIZE = tiling.TILE_SIZE
 MIN_TILE_SIZE = tiling.MIN_TILE_SIZE
-#: The shorter side, in pixels, at which a style's strokes look as they were made to: the shipped
-#: styles were trained on 256 px crops and their look chosen at 512 px (docs/objectives), and past
-#: 512 px the strokes shrink to a fine texture (docs/gallery, "The same look at any size"). A style's
-#: TOML may give its own (``stroke_reference``).
-STROKE_REFERENCE = 512
-AUTO = "auto"
+AUTO = strokes.AUTO
+STROKE_REFERENCE = strokes.STROKE_REFERENCE
+stroke_scale_for = strokes.stroke_scale_for
 
 log = logging.getLogger(__name__)
-
-
-def stroke_scale_for(height: int, width: int, stroke_scale: float | str, runner=None) -> float:
-    """The stroke scale K an image of this size is stylized at: ``stroke_scale`` itself, or for
-    ``"auto"`` the shorter side over the style's reference size (1 up to the reference, no smaller)."""
-    if stroke_scale != AUTO:
-        return float(stroke_scale)
-    reference = getattr(runner, "stroke_reference", None) or STROKE_REFERENCE
-    return max(1.0, min(height, width) / reference)
 
 
 @dataclass(frozen=True)
@@ -84,21 +72,6 @@ class Options:
             raise FstError(f"stroke scale must be 'auto' or between 1 and 64, not {self.stroke_scale}")
 
 
-def _at_stroke_scale(forward, rgb: np.ndarray, scale: float) -> np.ndarray:
-    """Stylizes a copy `scale` times smaller (strokes `scale` times larger relative to the image), brings
-    it back to full size and adds the photo's own luminance detail that the small copy could not hold:
-    the full-size luminance less its down-and-up-sampled self, so edges stay where the photo has them."""
-    h, w = rgb.shape[:2]
-    small = (max(1, round(w / scale)), max(1, round(h / scale)))
-    stylized = forward(np.asarray(Image.fromarray(rgb).resize(small, Image.Resampling.LANCZOS)))
-    channels = [Image.fromarray(np.ascontiguousarray(stylized[..., c]), "F").resize((w, h), Image.Resampling.BICUBIC)
-                for c in range(3)]
-    luma = Image.fromarray(images.luma(rgb), "F")
-    blurred = luma.resize(small, Image.Resampling.LANCZOS).resize((w, h), Image.Resampling.BICUBIC)
-    detail = np.asarray(luma) - np.asarray(blurred)
-    return np.stack([np.asarray(c) for c in channels], axis=-1) + detail[..., None]
-
-
 def _finish(stylized: np.ndarray, original: np.ndarray, options: Options) -> np.ndarray:
     """The colour options applied to the network's output, as uint8."""
     if options.preserve_color:
@@ -113,15 +86,15 @@ def _stylize_rgb(rgb: np.ndarray, runner: Runner, options: Options) -> np.ndarra
 
     A network paints strokes of a fixed size in pixels, so on a large photo
     they shrink to a fine texture; ``stroke_scale`` K > 1 paints them K times
-    larger (the network sees the photo at 1/K of its size, and the photo's own
-    fine detail is added back at full size). ``"auto"`` picks K from the size.
+    larger (the network sees the photo at 1/K of its size and ``fst.strokes``
+    brings the result back guided by the photo). ``"auto"`` picks K from the size.
     """
     def forward(pixels: np.ndarray) -> np.ndarray:
         return tiling.run_image(runner, pixels, options.tile_size)
 
     scale = stroke_scale_for(*rgb.shape[:2], options.stroke_scale, runner)
     log.debug("stroke scale %.2f for %dx%d", scale, rgb.shape[1], rgb.shape[0])
-    out = _at_stroke_scale(forward, rgb, scale) if scale > 1 else forward(rgb)
+    out = strokes.at_stroke_scale(forward, rgb, scale) if scale > 1 else forward(rgb)
     return _finish(out, rgb, options)
 
 

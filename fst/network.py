@@ -205,7 +205,7 @@ def build_network(upsampling: str = "transpose", width: float = 1.0, name: str =
 
     ``upsampling`` is "transpose" (the paper) or "resize" (free of checkerboard
     artifacts); ``width`` scales every layer's channel count. ``portable`` builds the
-    same network (same weights in the same order, see ``fst.export``) from ops that every
+    same network (same weights in the same order, see ``fst.runners.export``) from ops that every
     export format has and runs fast: a plain Conv2D output layer, nearest x2 without repeats, and
     instance normalisation as means over height and width.
     """

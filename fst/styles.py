@@ -99,6 +99,33 @@ class Style:
         return self.meta.get("license", "")
 
     @property
+    def training(self) -> dict[str, Any]:
+        """How the network was trained: the config it was trained with (objective, recipe, painting);
+        empty when the TOML records none."""
+        return dict(self.meta.get("training", {}))
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """What training measured: steps, photos, time, final losses (empty when not recorded)."""
+        return dict(self.meta.get("figures", {}))
+
+    @property
+    def painting(self) -> Path | None:
+        """The painting the network was trained on, as recorded (it may not be on this machine)."""
+        recorded = self.training.get("style_image")
+        return Path(recorded) if recorded else None
+
+    @property
+    def painting_size(self) -> int:
+        """The size the painting had in the training objective (``style_size``, in pixels)."""
+        return int(self.training.get("style_size", 512))
+
+    @property
+    def stroke_reference(self) -> int | None:
+        """The shorter side at which the style's strokes look as made to (``fst.strokes``), if set."""
+        return self.meta.get("stroke_reference")
+
+    @property
     def shadows_shipped(self) -> bool:
         """A user style that takes the place of the shipped style of its name."""
         folder = self.weights.parent.resolve()

@@ -1,5 +1,6 @@
-"""Running a network on an image of any size: a mirrored margin and padding to the network's grid,
-and, for images too large to run whole, overlapping tiles normalised alike and blended with linear ramps."""
+"""Running a network on an image of any size: a mirrored margin and padding to the network's grid
+(``fst.runners.base.pad``), and, for images too large to run whole, overlapping tiles normalised
+alike and blended with linear ramps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from fst.runners import Runner
+from fst.runners import base
+from fst.runners.base import Runner, SharesStatistics
 
 #: Images with more pixels than TILE_SIZE**2 are stylized in overlapping tiles of at most that many.
 #: Chosen from memory: a 2048x1536 photo takes 3.3 GiB whole; with 1536 px tiles any size stays near
@@ -19,34 +21,8 @@ TILE_SIZE = 1536
 TILE_OVERLAP = 128
 #: The smallest tile: below it the overlap that hides the seams has no room.
 MIN_TILE_SIZE = 64
-#: Mirrored pixels around every image, cropped after: without them the networks paint bands and
-#: stripes on their outermost pixels (the_scream a red stripe, starry_night and great_wave a band).
-#: Chosen by how far a border lands from what the network paints there when the photo goes on
-#: (scripts/tiling_figures.py borders): on 50 val photos, 16 mirrored pixels bring the outer 3 px
-#: from 11 to 20 grey levels off down to 8 to 14 for every shipped style; repeated edge pixels come
-#: a little closer but draw streaks across the_scream's borders.
-MARGIN = 16
-_MIN_SIDE = 16
-
-
-def _pad_amounts(n: int, margin: int) -> tuple[int, int]:
-    """Padding before and after a side of length n: the margin, then up to a multiple of 4 (at least 16)."""
-    total = max(_MIN_SIDE, -(-(n + 2 * margin) // 4) * 4) - n
-    return total // 2, total - total // 2
-
-
-def pad(pixels: np.ndarray, margin: int = MARGIN, mode: str = "reflect") -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Pads an image (H, W, 3) or frames (N, H, W, 3) by ``margin`` and up to a multiple of 4 (at
-    least 16) on each side, symmetrically; mirrored, or as ``numpy.pad``'s other ``mode``.
-
-    Returns the padded pixels and the slices that crop them back, so that
-    output pixels stay aligned with input pixels.
-    """
-    h, w = pixels.shape[-3:-1]
-    (top, bottom), (left, right) = _pad_amounts(h, margin), _pad_amounts(w, margin)
-    mode = mode if min(h, w) > 1 else "edge"
-    widths = [(0, 0)] * (pixels.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
-    return np.pad(pixels, widths, mode=mode), (slice(top, top + h), slice(left, left + w))
+MARGIN = base.MARGIN
+pad = base.pad
 
 
 def run_frames(runner: Runner, frames: np.ndarray) -> np.ndarray:
@@ -55,7 +31,7 @@ def run_frames(runner: Runner, frames: np.ndarray) -> np.ndarray:
     return runner(padded.astype(np.float32))[:, rows, cols]
 
 
-def _windows(n: int, tile: int, overlap: int) -> list[slice]:
+def windows(n: int, tile: int, overlap: int) -> list[slice]:
     """As few windows as cover 0..n (a multiple of 4) overlapping by at least `overlap`, all of one
     length (at most `tile`, a multiple of 4) and starting on multiples of 4, so every tile shares
     one pixel grid."""
@@ -77,7 +53,7 @@ def thumbnail(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
     """The image (H, W, 3), sides multiples of 4, shrunk to at most ``max_pixels`` pixels; float32."""
     h, w = pixels.shape[:2]
     scale = min(1.0, math.sqrt(max_pixels / (h * w)))
-    size = (max(_MIN_SIDE, int(w * scale) // 4 * 4), max(_MIN_SIDE, int(h * scale) // 4 * 4))
+    size = (max(base.MIN_SIDE, int(w * scale) // 4 * 4), max(base.MIN_SIDE, int(h * scale) // 4 * 4))
     channels = [Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32), "F").resize(size, Image.Resampling.BOX)
                 for c in range(3)]
     return np.stack([np.asarray(c) for c in channels], axis=-1)
@@ -86,25 +62,25 @@ def thumbnail(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
 def run_tiled(runner: Runner, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarray:
     """Stylizes in overlapping tiles blended with linear ramps; memory grows with the tile, not the image.
 
-    A runner that can (``with_statistics_of``, as the Keras runner) normalises every tile with the
+    A runner that can (``SharesStatistics``, as the Keras runner) normalises every tile with the
     instance-norm statistics of one thumbnail of the whole image, so tiles agree in brightness and
     colour; with any other runner each tile is normalised by its own, and only the blending hides seams.
     """
     from tqdm import tqdm
 
-    tile = max(_MIN_SIDE, tile // 4 * 4)
+    tile = max(base.MIN_SIDE, tile // 4 * 4)
     rgb, crop = pad(rgb)
     h, w, _ = rgb.shape
-    windows = [(rows, cols) for rows in _windows(h, tile, overlap) for cols in _windows(w, tile, overlap)]
-    fixed = getattr(runner, "with_statistics_of", None)
+    cells = [(rows, cols) for rows in windows(h, tile, overlap) for cols in windows(w, tile, overlap)]
+    shares = isinstance(runner, SharesStatistics)
     # Progress only where a person watches (stderr a terminal): scripts and pipes see nothing.
-    with tqdm(total=len(windows) + (fixed is not None), desc="tiles", unit="tile", leave=False, disable=None) as bar:
-        if fixed is not None:
-            runner = fixed(thumbnail(rgb, tile * tile)[None])
+    with tqdm(total=len(cells) + shares, desc="tiles", unit="tile", leave=False, disable=None) as bar:
+        if shares:
+            runner = runner.with_statistics_of(thumbnail(rgb, tile * tile)[None])
             bar.update()
         out = np.zeros((h, w, 3), np.float32)
         weight = np.zeros((h, w, 1), np.float32)
-        for rows, cols in windows:
+        for rows, cols in cells:
             patch = rgb[rows, cols]
             wgt = (_ramp(patch.shape[0], overlap)[:, None] * _ramp(patch.shape[1], overlap)[None, :])[..., None]
             out[rows, cols] += runner(patch[None].astype(np.float32))[0] * wgt

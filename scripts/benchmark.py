@@ -7,7 +7,7 @@
     python scripts/benchmark.py --sizes --video     # fst video end to end against the network alone
     python scripts/benchmark.py --runtimes keras onnx openvino onnx-int8 openvino-int8 --style starry_night
 
-With --runtimes, a shipped style is exported (fst.export) and every runner is timed side by side in
+With --runtimes, a shipped style is exported (fst.runners.export) and every runner is timed side by side in
 this process at each size, against the 3x3-conv ceiling measured in the same run on each runtime; then
 PSNR against float32 Keras at 512 px on val photos, the largest difference in grey levels at 256, 512
 and an odd size, and the images/s of a whole `fst run` over a folder.
@@ -64,10 +64,6 @@ def onnx_conv(path: str) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-12)))
-
-
 def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: int, calibration: str,
                      photos: str, psnr_photos: int, folder_photos: int) -> None:
     """Every runner on one style side by side: speed against the conv ceiling, agreement with Keras, fst run."""
@@ -76,9 +72,9 @@ def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: in
 
     from PIL import Image
 
-    from fst import export, images, styles, tiling
+    from fst import images, styles, tiling
     from fst.cli import main as fst_main
-    from fst.runners import open_runner
+    from fst.runners import export
     from fst.runners.keras import KerasRunner
     from fst.runners.onnx import OnnxRunner
     from fst.runners.openvino import OpenVinoRunner
@@ -145,7 +141,7 @@ def compare_runtimes(names: list[str], style: str, sizes: list[int], repeats: in
     odd = [np.asarray(Image.open(val[0]).convert("RGB").resize(wh, Image.Resampling.BICUBIC)) for wh in ((256, 256), (512, 512), (517, 333))]
     odd_expected = [images.to_uint8(tiling.run_image(reference, p)) for p in odd]
     for name, runner in runners.items():
-        scores = [psnr(images.to_uint8(tiling.run_image(runner, p)), e) for p, e in zip(pictures, expected, strict=True)]
+        scores = [images.psnr(images.to_uint8(tiling.run_image(runner, p)), e) for p, e in zip(pictures, expected, strict=True)]
         worst = [int(np.abs(images.to_uint8(tiling.run_image(runner, p)).astype(int) - e).max())
                  for p, e in zip(odd, odd_expected, strict=True)]
         print(f"| {name} | {np.mean(scores):.1f} / {np.min(scores):.1f} | {', '.join(map(str, worst))} |")

@@ -29,11 +29,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(REPO))
 
-from fst.training.config import TrainConfig  # noqa: E402
-from fst.images import find_images  # noqa: E402
-from fst.training.vgg import WEIGHTS_FILE, save_cut  # noqa: E402
+from fst.images import find_images
+from fst.training.config import TrainConfig
+from fst.training.vgg import WEIGHTS_FILE, save_cut
 
 MIB = 1 << 20
 #: What the device lacks of Keras' requirements and fst's own (it has numpy, scipy, h5py, pillow, tqdm,

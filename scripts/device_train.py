@@ -94,7 +94,6 @@ def main() -> None:
     os.environ["FST_VGG19_WEIGHTS"] = str((args.bundle / "vgg19.h5").resolve())
     os.environ["FST_STYLES_DIR"] = str(work / "styles")
     sys.path.insert(0, str(REPO))
-    sys.path.insert(0, str(REPO / "scripts"))
 
     try:
         import keras
@@ -215,7 +214,7 @@ def probe_inference(args, name: str, deadline: float) -> list[dict]:
 
     from fst.network import build_network
     from fst.styles import get_style
-    from fst.training.train import _dtype_policy
+    from fst.training.train import dtype_policy
 
     style = get_style(REPO / "weights" / f"{name}.weights.h5")
     width, height = (int(n) for n in args.probe_frame.split("x"))
@@ -226,7 +225,7 @@ def probe_inference(args, name: str, deadline: float) -> list[dict]:
         if rates and time.monotonic() > deadline:  # the first always runs
             say(f"probe: out of time before inference in {precision}", args.out)
             break
-        with _dtype_policy(precision):
+        with dtype_policy(precision):
             model = build_network(**style.network_options)
         model.load_weights(style.weights)
         np.asarray(model.predict_on_batch(frames))
@@ -260,9 +259,9 @@ def train(args, name: str, config, seconds: float, work: Path):
     style = train_style(config, args.bundle / "photos" / "train", run_dir=work / "runs" / name,
                         out_dir=work / "styles", verbose=False, replace=True)
     took = time.monotonic() - started
-    steps_done = style.meta["figures"]["steps"]
+    steps_done = style.figures["steps"]
     say(f"{name}: {steps_done} steps in {took:.0f} s, {steps_done * args.batch_size / took:.1f} images/s "
-        f"(start-up and compilation included); final losses {style.meta['figures']['final_losses']}", args.out)
+        f"(start-up and compilation included); final losses {style.figures['final_losses']}", args.out)
     return copy_style(style, work / "ship", float16=True)
 
 
@@ -282,23 +281,21 @@ def pack_losses(out: Path, runs: Path) -> None:
 
 
 def evaluate(args, name: str, style, work: Path) -> tuple[list[dict], list[list]]:
-    """evaluate_styles' figures for the shipped and the new network at each size; contact rows at the last."""
-    from evaluate_styles import evaluate as evaluate_style
-
+    """The evaluation figures for the shipped and the new network at each size; contact rows at the last."""
     from fst.images import find_images
+    from fst.training.evaluation import evaluate as evaluate_style
 
     photos = find_images(args.bundle / "photos" / "val")[: args.eval_photos]
     rows, cells = [], []
     for size in args.eval_sizes:
-        options = argparse.Namespace(size=size, iterations=args.gatys_iterations, cache=work / "gatys",
-                                     paintings=args.bundle / "paintings", vgg_weights=None, sheet_rows=2,
-                                     stroke_scale="auto", measure_size=None)
+        options = dict(size=size, iterations=args.gatys_iterations, cache=work / "gatys",
+                       paintings=args.bundle / "paintings", sheet_rows=2)
         started = time.monotonic()
         shipped_sheet = []
         if (REPO / "weights" / f"{name}.weights.h5").is_file():
-            shipped, shipped_sheet = evaluate_style(str(REPO / "weights" / f"{name}.weights.h5"), photos, options)
+            shipped, shipped_sheet = evaluate_style(str(REPO / "weights" / f"{name}.weights.h5"), photos, **options)
             rows.append({**shipped, "style": f"{name} (shipped)", "size": size})
-        new, new_sheet = evaluate_style(str(style.weights), photos, options)
+        new, new_sheet = evaluate_style(str(style.weights), photos, **options)
         rows.append({**new, "style": f"{name} (new)", "size": size})
         say(f"{name} at {size} px: fast/Gatys {new['ratio']:.2f} new"
             + (f", {rows[-2]['ratio']:.2f} shipped" if shipped_sheet else "")
@@ -312,16 +309,15 @@ def evaluate(args, name: str, style, work: Path) -> tuple[list[dict], list[list]
 def write_report(out: Path, results: list[dict], sheet: list, args) -> None:
     import numpy as np
 
-    from evaluate_styles import contact_sheet, table
-
     from fst.files import write_atomic
     from fst.images import encode
+    from fst.training.evaluation import contact_sheet, table
 
     text = []
     for size in args.eval_sizes:
         at_size = [r for r in results if r["size"] == size]
         if at_size:
-            text.append(table(at_size, argparse.Namespace(size=size, iterations=args.gatys_iterations)))
+            text.append(table(at_size, size, args.gatys_iterations))
     write_atomic("\n".join(text).encode(), out / "evaluation.md")
     if sheet:
         width = max(len(row) for row in sheet)

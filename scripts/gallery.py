@@ -49,6 +49,13 @@ def render(style_list: list[styles.Style], photo: Path, out: Path) -> str:
                   "The default stroke scale on the photo enlarged to 512, 1024, 2048 and 4032 px: the whole result, "
                   "a 256 px crop at full resolution, and the same crop with `--stroke-scale 1` "
                   "(`python scripts/stroke_scale_figures.py`).", "", "![stroke scale auto](stroke_scale_auto.jpg)"]
+    if (out / "stroke_scale_detail.jpg").is_file():
+        lines += ["", "How a large stroke scale comes back to full size, on the 512 px photo at K = 4 (the network "
+                  "sees 128 px): the painting upsampled alone is soft; adding all the photo's luminance detail back "
+                  "(before) pastes the photo's fine texture over it and leaves colour halos at its edges; guided "
+                  "upsampling with the photo's edges only (now, `fst/strokes.py`) keeps the edges sharp and the "
+                  "marks the painting's (`python scripts/stroke_scale_figures.py --detail`).", "",
+                  "![stroke scale detail](stroke_scale_detail.jpg)"]
     return "\n".join(lines) + "\n"
 
 

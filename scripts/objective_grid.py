@@ -14,7 +14,7 @@ network was trained on (from weights/NAME.toml, its painting at its style_size i
 now asks for the objective chosen here, which the next retraining ships); then
 variations for larger, more visible strokes. The grid (photo and shipped network first, then one
 column per candidate) goes to runs/objectives/NAME.jpg with each image's strength and retention
-(scripts/evaluate_styles.py's ``Strength``), and the table to docs/objectives/NAME.md. The grid stays
+(``fst.training.evaluation.Strength``), and the table to docs/objectives/NAME.md. The grid stays
 out of the repository: it shows the val photos, whose rights are their owners' (never copy them into
 the project); anyone with ../shared rebuilds it with --grid-only.
 """
@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evaluate_styles import SHARED, STRENGTHS, Strength, painting_path, resize_short_side
 from fst import styles
 from fst.files import write_atomic
-from fst.images import encode, load_image
+from fst.images import encode, load_image, resize_short_side
+from fst.training.evaluation import STRENGTHS, Strength, painting_path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
 #: Faces (000004, 000034, 000028), buildings (000033, 000046), a landscape (000043), in an order
 #: that covers each kind early, since the photos are computed one after another.
 PHOTOS = ("000004.jpg", "000033.jpg", "000043.jpg", "000034.jpg", "000028.jpg", "000046.jpg")
@@ -54,10 +55,10 @@ EXTRA: dict[str, dict[str, dict]] = {"udnie": {"sw500": {"style_weight": 500.0}}
 
 def candidates(style: styles.Style, size: int) -> dict[str, dict]:
     """Candidate id -> fst.optimize keyword arguments, default and shipped first."""
-    cfg = style.meta.get("training", {})
-    shipped = {k: cfg[k] for k in ("content_weight", "style_weight", "tv_weight", "content_layers",
-                                   "style_layers", "style_layer_weights", "pooling") if k in cfg}
-    shipped["style_scale"] = cfg.get("style_size", 512) / size
+    shipped = {k: v for k, v in style.training.items()
+               if k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
+                        "style_layer_weights", "pooling")}
+    shipped["style_scale"] = style.painting_size / size
     return {"default": {}, "shipped": shipped, **VARIATIONS, **EXTRA.get(style.name, {})}
 
 
@@ -70,7 +71,7 @@ def describe(options: dict, size: int) -> str:
 
 def compute(name: str, folder: Path, options: dict, photos: dict[str, np.ndarray], painting: np.ndarray, args) -> None:
     """Runs Gatys for every photo that has no cached result under `folder`."""
-    from fst.gatys import optimize
+    from fst.training.gatys import optimize
 
     recorded = folder / "options.json"
     if not recorded.is_file():

@@ -20,7 +20,7 @@ import numpy as np
 
 from fst.files import write_atomic
 from fst.images import encode, load_image, resize_long_side
-from fst.gatys import optimize
+from fst.training.gatys import optimize
 
 CONTENT_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

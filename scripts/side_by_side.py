@@ -18,19 +18,14 @@ from PIL import Image, ImageDraw
 
 from fst import styles
 from fst.files import write_atomic
-from fst.gatys import optimize
+from fst.training.gatys import optimize
 from fst.images import encode, load_image, load_painting
 from fst.inference import stylize
+from fst.training.evaluation import painting_path
 from fst.training.objective import LossConfig
 
 GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"
 CELL, LABEL = 512, 28
-
-
-def painting_of(style: styles.Style, paintings: Path) -> Path:
-    """The painting the style was trained on: its recorded path, else the file of that name in paintings."""
-    recorded = Path(style.meta.get("training", {}).get("style_image", ""))
-    return recorded if recorded.is_file() else paintings / recorded.name
 
 
 def main() -> None:
@@ -46,11 +41,10 @@ def main() -> None:
 
     new, previous = styles.get_style(args.style), styles.get_style(args.previous)
     photo = load_image(args.photo)[0]
-    painting = painting_of(new, args.paintings)
-    loss = LossConfig.of(new.meta.get("training", {}))
-    style_size = new.meta.get("training", {}).get("style_size", 512)
+    painting = painting_path(new, args.paintings)
+    loss = LossConfig.of(new.training)
     gatys = optimize(photo, load_image(painting)[0], loss=loss, max_size=max(photo.shape[:2]),
-                     style_scale=style_size / max(photo.shape[:2]), iterations=args.iterations,
+                     style_scale=new.painting_size / max(photo.shape[:2]), iterations=args.iterations,
                      vgg_weights=args.vgg_weights)
     shown = load_painting(str(painting), CELL)
     columns = [("painting", shown), ("photo", photo), ("previous network", stylize(photo, previous)),

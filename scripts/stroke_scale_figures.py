@@ -3,6 +3,7 @@
     python scripts/stroke_scale_figures.py                       # great_wave, the figure and the table
     python scripts/stroke_scale_figures.py --style starry_night --no-timing
     python scripts/stroke_scale_figures.py --no-figure                        # only the table
+    python scripts/stroke_scale_figures.py --no-timing --no-figure --detail   # only the detail figure
 
 The photo is the gallery's public-domain astronaut (512x512), cut to 4:3 and enlarged with Lanczos to
 each size (longer side 512, 1024, 2048 and 4032: 4032x3024 is a 12-megapixel phone photo), so it has
@@ -11,6 +12,11 @@ docs/gallery/stroke_scale_auto.jpg: for each size, the whole result shrunk to on
 256x256 crop at full resolution from the face, with the default (``stroke_scale="auto"``) and with
 ``--stroke-scale 1`` (the network on the whole photo, as before the default). With timing, each
 ``fst run`` is a fresh process: its wall time and peak resident memory are printed as a table.
+
+With --detail, docs/gallery/stroke_scale_detail.jpg shows how a large stroke scale's result is brought
+back to full size, on the 512 px photo itself (which, unlike the enlarged copies, has detail of its own)
+at K = 4, about what a 12-megapixel photo gets: the painting upsampled alone, upsampled with all the
+photo's luminance detail added back (what fst did before), and as ``fst.strokes`` does it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from PIL import Image, ImageDraw
 
 from fst.files import write_atomic
 from fst.images import encode, load_image
+from fst import images, strokes
 from fst.inference import stroke_scale_for, stylize
 from fst.runners import open_runner
 
@@ -80,6 +87,37 @@ def figure(style: str, rgb: np.ndarray, out: Path) -> None:
     write_atomic(encode(np.asarray(sheet), "JPEG", quality=88), out)
 
 
+def detail_figure(style: str, rgb: np.ndarray, out: Path, scale: float = 4.0) -> None:
+    """Columns: the photo, the painting at 1/scale upsampled alone, with all luminance detail added, as
+    fst does it; rows: the whole image and a 2x crop of the face."""
+    runner = open_runner(style)
+    height, width = rgb.shape[:2]
+    small = np.asarray(Image.fromarray(rgb).resize((round(width / scale), round(height / scale)),
+                                                   Image.Resampling.LANCZOS))
+    painted = stylize(small, runner, stroke_scale=1)
+
+    def bicubic(pixels: np.ndarray) -> np.ndarray:
+        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32), "F")
+                                    .resize((width, height), Image.Resampling.BICUBIC)) for c in range(3)], -1)
+
+    luma = images.luma(rgb)
+    detail = luma - bicubic(images.luma(small)[..., None].repeat(3, -1))[..., 0]
+    columns = {"photo": rgb, f"painted at 1/{scale:g}, upsampled": images.to_uint8(bicubic(painted)),
+               "+ all luminance detail (before)": images.to_uint8(bicubic(painted) + detail[..., None]),
+               "guided upsampling + edges (now)": strokes.at_stroke_scale(lambda _: painted, rgb, scale)}
+    label, cell = 24, CELL
+    sheet = Image.new("RGB", (cell * len(columns), label + cell * 2), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, (title, pixels) in enumerate(columns.items()):
+        pixels = images.to_uint8(pixels)
+        draw.text((c * cell + 6, 6), title, fill="black")
+        sheet.paste(Image.fromarray(pixels).resize((cell, cell), Image.Resampling.LANCZOS), (c * cell, label))
+        crop = pixels[round(height * 0.3) - cell // 4: round(height * 0.3) + cell // 4,
+                      round(width * 0.45) - cell // 4: round(width * 0.45) + cell // 4]
+        sheet.paste(Image.fromarray(crop).resize((cell, cell), Image.Resampling.NEAREST), (c * cell, label + cell))
+    write_atomic(encode(np.asarray(sheet), "JPEG", quality=88), out)
+
+
 def timing(style: str, rgb: np.ndarray) -> str:
     """A Markdown table: wall time and peak memory of `fst run` per size, auto against stroke scale 1."""
     rows = ["| size | K (auto) | auto: s / MiB | --stroke-scale 1: s / MiB |", "| --- | ---: | ---: | ---: |"]
@@ -107,10 +145,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=GALLERY / "stroke_scale_auto.jpg")
     parser.add_argument("--no-timing", action="store_true", help="only the figure")
     parser.add_argument("--no-figure", action="store_true", help="only the timing")
+    parser.add_argument("--detail", action="store_true", help="also docs/gallery/stroke_scale_detail.jpg")
     args = parser.parse_args()
     rgb = load_image(args.photo)[0]
     if not args.no_figure:
         figure(args.style, rgb, args.out)
+    if args.detail:
+        detail_figure(args.style, rgb, GALLERY / "stroke_scale_detail.jpg")
     if not args.no_timing:
         print(timing(args.style, rgb))
 

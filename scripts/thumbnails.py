@@ -42,11 +42,11 @@ def main() -> None:
     found = {p.name.removesuffix(styles.SUFFIX): p for p in sorted(args.weights.glob("*" + styles.SUFFIX))}
     for name in args.names or list(found):
         style = styles.get_style(found.get(name, name))
-        painting = style.meta.get("training", {}).get("style_image")
-        if style.license != "public domain" or not painting or not Path(painting).is_file():
+        painting = style.painting
+        if style.license != "public domain" or painting is None or not painting.is_file():
             print(f"{name}: skipped (licence {style.license or 'unknown'!r}, painting {painting!r})")
             continue
-        data = thumbnail(Path(painting), args.size, args.quality)
+        data = thumbnail(painting, args.size, args.quality)
         out = style.weights.with_name(f"{style.name}.jpg")
         write_atomic(data, out)
         print(f"{name}: {out} ({len(data) // 1024} KiB)")

@@ -33,11 +33,6 @@ def collage() -> np.ndarray:
     return np.concatenate([np.concatenate(tiles[r * 4:(r + 1) * 4], axis=1) for r in range(3)], axis=0)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
 def band_steps(profile: np.ndarray, width: int) -> np.ndarray:
     """|mean of the `width` values after x - mean of the `width` before|, at every x (largest channel)."""
     c = np.cumsum(np.pad(profile, ((1, 0), (0, 0))), axis=0)
@@ -49,9 +44,10 @@ def band_steps(profile: np.ndarray, width: int) -> np.ndarray:
 def boundaries(n: int, tile: int, overlap: int) -> list[int]:
     """Centres of the overlaps between tiles, in image coordinates."""
     from fst import tiling
+    from fst.runners.base import MARGIN, pad_amounts
 
-    before, _ = tiling._pad_amounts(n, tiling.MARGIN)
-    windows = tiling._windows(n + sum(tiling._pad_amounts(n, tiling.MARGIN)), tile, overlap)
+    before, _ = pad_amounts(n, MARGIN)
+    windows = tiling.windows(n + sum(pad_amounts(n, MARGIN)), tile, overlap)
     return [(a.stop + b.start) // 2 - before for a, b in zip(windows, windows[1:])]
 
 
@@ -70,7 +66,7 @@ def seam_figures(out: np.ndarray, whole: np.ndarray, tile: int, overlap: int) ->
 
 
 def seams(styles: list[str], tile: int) -> None:
-    from fst import tiling
+    from fst import images, tiling
     from fst.runners import open_runner
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -93,7 +89,7 @@ def seams(styles: list[str], tile: int) -> None:
         whole, after, before = (np.clip(np.round(a), 0, 255).astype(np.uint8) for a in (whole, after, before))
         fb, fa = seam_figures(before, whole, tile, overlap), seam_figures(after, whole, tile, overlap)
         cells = [f"{fb[k][0]:.1f} / {fa[k][0]:.1f} / {fa[k][1]:.1f}" for k in ("columns1", "columns8", "rows1", "rows8")]
-        print(f"{style} | {psnr(before, whole):.1f} | {psnr(after, whole):.1f} | {cells[0]}; {cells[1]} | "
+        print(f"{style} | {images.psnr(before, whole):.1f} | {images.psnr(after, whole):.1f} | {cells[0]}; {cells[1]} | "
               f"{cells[2]}; {cells[3]} | {whole_s:.1f} / {tiled_s:.1f}", flush=True)
         crop = np.s_[200:456, cut - 128:cut + 128]
         row = np.concatenate([whole[crop], before[crop], after[crop]], axis=1)

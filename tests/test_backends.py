@@ -9,6 +9,8 @@ import pytest
 
 import fst
 
+pytestmark = pytest.mark.slow  # a second Keras backend in a child process
+
 SCRIPT = """
 import sys, numpy as np, keras, fst
 assert keras.backend.backend() == sys.argv[1]

@@ -317,7 +317,8 @@ def test_train_style_name_must_be_plain(name, painting, tmp_path, monkeypatch, c
 
 def test_style_names_are_plain_wherever_a_name_is_taken(tmp_path, tiny_style):
     """Saving, copying, exporting and serving take the same plain names as training."""
-    from fst import export, styles
+    from fst import styles
+    from fst.runners import export
 
     odd = tmp_path / "odd name.weights.h5"
     shutil.copy(tiny_style, odd)

@@ -18,6 +18,8 @@ import pytest
 from conftest import REPO, SHARED, VAL_PHOTOS
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # the GPU kit rehearsed end to end
+
 VGG = SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
 
@@ -115,7 +117,7 @@ def test_device_kit_rehearsal(tmp_path, no_tensorflow):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "failed" not in run.stdout, run.stdout
     assert sorted(p.name for p in out.iterdir()) == ["contact.png", "evaluation.md", "log.txt", "losses.tar",
-                                                     "probe.json", "styles.tar"]
+                                                     "probe.json", "styles.tar"], run.stdout
     with tarfile.open(out / "styles.tar") as tar:
         assert sorted(tar.getnames()) == ["starry_night.toml", "starry_night.weights.h5"]
         meta = tomllib.loads(tar.extractfile("starry_night.toml").read().decode())

@@ -5,11 +5,14 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 from conftest import REPO, SHARED, VAL_PHOTOS
 from PIL import Image
 
 from fst.network import build_network
 from fst.styles import save_style
+
+pytestmark = pytest.mark.slow  # Gatys optimisation through the script
 
 VGG = str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 

@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 
 from conftest import make_style
-from fst import export, styles
+from fst import images, styles
 from fst.cli import main
 from fst.errors import FstError
-from fst.runners import open_runner
+from fst.runners import export, open_runner
+
+pytestmark = pytest.mark.slow  # tf2onnx, OpenVINO and LiteRT conversions
 
 pytest.importorskip("onnxruntime", reason="the export tests need pip install -e '.[test]'")
 
@@ -178,8 +180,7 @@ def test_int8_export_runs_close_to_float(style, onnx_file, tmp_path, val_photo):
     assert runner.metadata["fst.precision"] == "int8"
     photo = np.asarray(Image.open(val_photo).convert("RGB").resize((64, 64)), np.float32)[None]
     out, reference = runner(photo), open_runner(onnx_file)(photo)
-    psnr = 10 * np.log10(255 ** 2 / np.mean((out - reference) ** 2))
-    assert out.shape == photo.shape and 20 < psnr < 80
+    assert out.shape == photo.shape and 20 < images.psnr(out, reference) < 80
 
 
 def test_unknown_format_is_a_one_line_error_without_tensorflow(tmp_path):

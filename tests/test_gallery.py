@@ -3,8 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, make_style
 from PIL import Image
+
+pytestmark = pytest.mark.slow  # every shipped style through the gallery script
 
 PHOTO = REPO / "docs" / "gallery" / "astronaut.jpg"
 

@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO, SHARED, VAL_PHOTOS
 from PIL import Image
+
+pytestmark = pytest.mark.slow  # Gatys optimisation through the script
 
 VGG = str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 

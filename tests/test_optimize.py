@@ -10,7 +10,8 @@ from conftest import SHARED, VAL_PHOTOS
 from PIL import Image
 
 from fst.errors import FstError
-from fst.gatys import optimize
+from fst.images import psnr
+from fst.training.gatys import optimize
 
 VGG = str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
@@ -19,10 +20,6 @@ PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
 @pytest.fixture(scope="module")
 def photo():
     return np.asarray(Image.open(VAL_PHOTOS / "000002.jpg").resize((48, 48), Image.Resampling.LANCZOS))
-
-
-def psnr(a, b):
-    return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -96,6 +93,6 @@ def test_corrupt_painting_is_one_line_exit_2(tmp_path, photo):
 
 def test_fst_optimize_is_the_function():
     import fst
-    import fst.gatys
+    import fst.training.gatys
 
-    assert callable(fst.optimize) and fst.optimize is optimize is fst.gatys.optimize
+    assert callable(fst.optimize) and fst.optimize is optimize is fst.training.gatys.optimize

@@ -377,7 +377,7 @@ def test_two_workers_stylize_at_once_and_agree_with_one(photo_bytes):
 
 
 def test_an_upload_that_stalls_is_408_and_frees_its_place(app, monkeypatch):
-    monkeypatch.setattr("fst.serve.app.UPLOAD_SECONDS", 0.3)
+    monkeypatch.setattr("fst.serve.limits.UPLOAD_SECONDS", 0.3)
 
     async def stalled():
         yield {"type": "http.request", "body": b"\xff\xd8", "more_body": True}
@@ -389,8 +389,8 @@ def test_an_upload_that_stalls_is_408_and_frees_its_place(app, monkeypatch):
 
 
 def test_an_upload_that_goes_quiet_is_408_before_the_whole_upload_time(app, monkeypatch):
-    monkeypatch.setattr("fst.serve.app.UPLOAD_SECONDS", 5)
-    monkeypatch.setattr("fst.serve.app.UPLOAD_IDLE_SECONDS", 0.3)
+    monkeypatch.setattr("fst.serve.limits.UPLOAD_SECONDS", 5)
+    monkeypatch.setattr("fst.serve.limits.UPLOAD_IDLE_SECONDS", 0.3)
 
     async def quiet():
         yield {"type": "http.request", "body": b"\xff\xd8", "more_body": True}

@@ -31,9 +31,9 @@ from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does this in CI)")
+pytestmark = [pytest.mark.slow,  # a real browser
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no Chromium here: apt-get install chromium "
+                                 "chromium-driver (.ci/run does this in CI)")]
 
 #: A public-domain photo the project ships (the val photos may not appear in docs/serve.png).
 PHOTO = Path(__file__).resolve().parents[1] / "docs" / "gallery" / "astronaut.jpg"

@@ -2,8 +2,6 @@
 
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +10,9 @@ from conftest import REPO, SHIPPED
 from PIL import Image
 
 from fst import styles
+from fst.cli import main
 
 PHOTO = REPO / "docs" / "gallery" / "astronaut.jpg"
-
-
-def fst(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fst.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def assert_stylized(photo_path, out_path) -> None:
@@ -34,7 +29,7 @@ def test_the_trained_styles_are_shipped():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_style_is_credited_and_documented(name):
+def test_shipped_style_is_credited_and_documented(name, capsys):
     meta = styles.get_style(name).meta
     assert styles.get_style(name).weights.resolve() == (REPO / "weights" / f"{name}.weights.h5").resolve()
     assert meta["title"] and meta["artist"] and meta["year"] and meta["license"] == "public domain"
@@ -43,18 +38,18 @@ def test_shipped_style_is_credited_and_documented(name):
     assert (REPO / "configs" / f"{name}.toml").is_file()
     assert f"`{name}`" in (REPO / "weights" / "README.md").read_text()
     assert f"![{name}]({name}.jpg)" in (REPO / "docs" / "gallery" / "README.md").read_text()
-    listing = fst("styles").stdout
+    assert main(["styles"]) == 0
+    listing = capsys.readouterr().out
     assert any(line.startswith(name) and meta["artist"] in line for line in listing.splitlines())
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_style_stylizes_the_sample_photo(name, tmp_path):
-    done = fst("run", name, PHOTO, tmp_path / "out.jpg")
-    assert done.returncode == 0, done.stderr
+    assert main(["run", name, str(PHOTO), str(tmp_path / "out.jpg")]) == 0
     assert_stylized(PHOTO, tmp_path / "out.jpg")
 
 
-def test_readme_first_command_as_written(tmp_path):
+def test_readme_first_command_as_written(tmp_path, monkeypatch):
     """The README's first command, run verbatim (after its `pip install .`) in a folder that has the repo's docs/."""
     first = re.search(r"```bash\n(.*?)\n```", (REPO / "README.md").read_text(), re.S).group(1)
     install, command = (part.strip() for part in first.split("&&"))
@@ -63,8 +58,8 @@ def test_readme_first_command_as_written(tmp_path):
     assert words[:2] == ["fst", "run"]
     assert Path(words[4]).is_absolute() and not Path(words[4]).is_relative_to(REPO)  # nothing left in the checkout
     (tmp_path / "docs").symlink_to(REPO / "docs")
-    done = fst(*words[1:], cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(words[1:]) == 0
     assert_stylized(tmp_path / words[3], tmp_path / words[4])
 
 

@@ -52,6 +52,7 @@ def test_unknown_style_suggests():
         styles.get_style("missing/thing.weights.h5")
 
 
+@pytest.mark.slow  # builds a wheel
 def test_wheel_ships_the_weights_folder(tmp_path):
     """A wheel built from the repo installs weights/ as fst/weights (not only an editable install)."""
     src = tmp_path / "src"

@@ -12,13 +12,10 @@ from PIL import Image
 
 import fst
 from fst import network, styles, tiling
+from fst.images import psnr
 from fst.runners import open_runner
 
 from conftest import VAL_PHOTOS
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 def column_steps(image: np.ndarray) -> np.ndarray:
@@ -50,14 +47,14 @@ def test_tiles_of_a_real_photo_agree_with_the_whole_render(large_photo):
 
 def test_windows_cover_the_image_with_equal_overlapping_tiles():
     for n, tile, overlap in [(2080, 1024, 128), (1568, 1024, 128), (544, 320, 80), (1028, 1024, 128), (16, 64, 16)]:
-        windows = tiling._windows(n, tile, overlap)
+        windows = tiling.windows(n, tile, overlap)
         lengths = {w.stop - w.start for w in windows}
         assert len(lengths) == 1 and lengths.pop() <= tile
         assert windows[0].start == 0 and windows[-1].stop == n
         assert all(w.start % 4 == 0 for w in windows)
         assert all(b.start <= a.stop - overlap + 4 for a, b in zip(windows, windows[1:])), windows
     # Two 848-pixel tiles, not 1024-pixel ones overlapping by 512: work grows little with tiling.
-    assert [w.stop - w.start for w in tiling._windows(1568, 1024, 128)] == [848, 848]
+    assert [w.stop - w.start for w in tiling.windows(1568, 1024, 128)] == [848, 848]
 
 
 def test_fixed_statistics_reproduce_the_network():

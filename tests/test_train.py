@@ -19,6 +19,8 @@ import pytest
 from conftest import SHARED, VAL_PHOTOS
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # training runs
+
 VGG = SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
 TINY = ["--image-size", "64", "--batch-size", "2", "--width", "0.25", "--style-size", "128",

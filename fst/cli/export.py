@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from fst.export import export
+    from fst.runners.export import export
 
     path = export(args.style, args.output, format=args.format, precision=args.precision,
                   calibration=args.calibration)

@@ -56,7 +56,7 @@ def command(args: argparse.Namespace) -> int:
     from fst.quiet import load_keras
 
     load_keras()
-    from fst.gatys import optimize
+    from fst.training.gatys import optimize
     from fst.training.objective import LossConfig
 
     loss = LossConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LossConfig)})

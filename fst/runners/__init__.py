@@ -1,30 +1,22 @@
 """Runners: what runs a style's network on a batch of pixels.
 
-Padding, tiling, colour options and file formats live in ``fst.tiling`` and ``fst.inference``; a
-runner only maps a batch of frames to stylized frames, so that an exported model (ONNX, OpenVINO)
-can stand in for the Keras one without touching any of them.
+Tiling, colour options and file formats live in ``fst.tiling`` and ``fst.inference``; a runner only
+maps a batch of frames, padded to the network's grid (``base.pad``), to stylized frames, so that an
+exported model (ONNX, OpenVINO; ``export.py`` writes them) can stand in for the Keras one without
+touching any of them.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from fst import styles
 from fst.errors import FstError
+from fst.runners.base import Runner, SharesStatistics
 from fst.runners.keras import KerasRunner
 
-
-class Runner(Protocol):
-    """Maps (N, H, W, 3) float32 pixels in 0..255 to stylized float32 pixels of the same shape.
-
-    H and W are multiples of 4 and at least 16 (``fst.tiling`` pads every image to that grid).
-    """
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+__all__ = ["RUNTIMES", "Runner", "SharesStatistics", "as_runner", "open_runner"]
 
 
 RUNTIMES = ("keras", "onnx", "openvino")
@@ -37,7 +29,7 @@ def open_runner(style: str | os.PathLike | styles.Style, runtime: str | None = N
 
     ``style`` is a style name, a ``.weights.h5`` path or a Style; or an exported ``.onnx`` or ``.xml``
     file (``fst export``), which runs on its own runtime without TensorFlow. A style name or
-    ``.weights.h5`` on the onnx or openvino runtime is exported once into ``fst.export.cache_dir()``
+    ``.weights.h5`` on the onnx or openvino runtime is exported once into ``fst.runners.export.cache_dir()``
     (that first time needs TensorFlow) and reused. The network loads on first use.
     """
     if runtime is not None and runtime not in RUNTIMES:
@@ -52,7 +44,7 @@ def open_runner(style: str | os.PathLike | styles.Style, runtime: str | None = N
     resolved = styles.get_style(style)
     if runtime in (None, "keras"):
         return KerasRunner(resolved)
-    from fst import export
+    from fst.runners import export
 
     return _exported_runner(export.cached(resolved, runtime), runtime)
 

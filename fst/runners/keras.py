@@ -25,8 +25,8 @@ class KerasRunner:
     @property
     def stroke_reference(self) -> int | None:
         """The shorter side the style's strokes are made to be seen at, where its TOML gives one
-        (``stroke_scale="auto"`` otherwise uses ``fst.inference.STROKE_REFERENCE``)."""
-        return self.style.meta.get("stroke_reference")
+        (``stroke_scale="auto"`` otherwise uses ``fst.strokes.STROKE_REFERENCE``)."""
+        return self.style.stroke_reference
 
     @property
     def model(self):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fst.errors import FstError
-from fst.training.objective import HELP, LossConfig
+from fst.training.objective import HELP, MIN_SIDE, LossConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,8 +45,6 @@ def parse_duration(text: str | float) -> float:
     return seconds
 
 
-#: The smallest training crop or painting: VGG19's five poolings need 16 pixels at least.
-MIN_IMAGE_SIZE = 16
 #: What each annotated field type accepts from a TOML file or the command line, and how to say it.
 _KINDS = {"int": (int,), "float": (int, float), "str": (str, int, float), "bool": (bool,)}
 _SAY = {"int": ("a whole number", "whole numbers"), "float": ("a number", "numbers"),
@@ -161,8 +159,8 @@ class TrainConfig(LossConfig):
             if getattr(self, key) < 1:
                 raise FstError(f"{key} must be at least 1, not {getattr(self, key)}")
         for key in ("image_size", "style_size"):
-            if getattr(self, key) < MIN_IMAGE_SIZE:
-                raise FstError(f"{key} must be at least {MIN_IMAGE_SIZE} pixels, not {getattr(self, key)}")
+            if getattr(self, key) < MIN_SIDE:
+                raise FstError(f"{key} must be at least {MIN_SIDE} pixels, not {getattr(self, key)}")
         if not 0 < self.width < math.inf:
             raise FstError(f"width must be a positive number, not {self.width}")
         weights = ("learning_rate", "content_weight", "style_weight", "tv_weight", "stability_weight",

@@ -3,7 +3,7 @@
 Content: mean squared difference of VGG19 features.  Style: mean squared
 difference of Gram matrices (normalised by C*H*W), weighted per layer and
 summed.  Total variation: mean squared difference of neighbouring pixels.
-Shared by training (``fst.training.train``) and the pixel optimiser (``fst.gatys``).
+Shared by training (``fst.training.train``) and the pixel optimiser (``fst.training.gatys``).
 """
 
 from __future__ import annotations

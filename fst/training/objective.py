@@ -1,7 +1,7 @@
 """The perceptual objective's settings: which VGG19 layers, and how each term is weighted.
 
 One ``LossConfig`` configures ``fst.training.losses.PerceptualLoss`` for Gatys optimisation
-(``fst.gatys``, these defaults) and for training (``TrainConfig`` extends it with its own defaults).
+(``fst.training.gatys``, these defaults) and for training (``TrainConfig`` extends it with its own defaults).
 It lives apart from the losses so that reading it (the CLI's options, a config file) needs no Keras.
 """
 
@@ -12,6 +12,9 @@ from typing import Any
 
 from fst.errors import FstError
 
+#: The smallest side VGG19 can read (a training crop, a painting, a Gatys image): its poolings halve it
+#: four times on the way to block5_conv1.
+MIN_SIDE = 16
 #: Gatys et al.'s objective, the default of ``fst optimize``: content at relu4_2, style at relu1_1..relu5_1.
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 50.0

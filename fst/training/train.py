@@ -75,7 +75,7 @@ class StyleTrainer(keras.Model):
 
 
 @contextlib.contextmanager
-def _dtype_policy(name: str):
+def dtype_policy(name: str):
     """Builds the layers made inside under a mixed-precision policy ("none": the current one) and
     restores the global policy after, so later models in the process (evaluation) stay float32.
     Gram matrices and losses are computed in float32 whatever the policy (``fst.training.losses``)."""
@@ -127,7 +127,7 @@ def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | 
                   replicas: int = 1) -> StyleTrainer:
     """A compiled StyleTrainer for the config's network, objective, optimizer and precision, with
     untrained weights; `painting` is RGB at the style size."""
-    with _dtype_policy(config.mixed_precision):
+    with dtype_policy(config.mixed_precision):
         network = build_network(config.upsampling, config.width)
         loss = PerceptualLoss(config.loss, vgg_weights)
         loss.set_style(painting)
@@ -215,7 +215,7 @@ def _export(config: TrainConfig, network: keras.Model, run: _Run, steps_done: in
         figures["stopped_on_time"] = True
     if config.init_style is not None:
         # The steps the starting network had already been trained for (itself perhaps fine-tuned).
-        start = config.init_style.meta.get("figures", {})
+        start = config.init_style.figures
         figures["init_steps"] = int(start.get("steps", 0)) + int(start.get("init_steps", 0))
     meta = {
         "title": config.title, "artist": config.artist, "year": str(config.year), "license": config.license,

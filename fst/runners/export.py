@@ -139,19 +139,20 @@ def _rename_output(model, name: str) -> None:
 
 
 class _Calibration:
-    """ONNX Runtime's calibration reader: one photo at a time, shrunk and padded like ``fst.tiling``."""
+    """ONNX Runtime's calibration reader: one photo at a time, shrunk and padded to the network's grid."""
 
     def __init__(self, photos: list[Path]):
         self.photos = iter(photos)
 
     def get_next(self):
-        from fst import images, tiling
+        from fst import images
+        from fst.runners.base import pad
 
         photo = next(self.photos, None)
         if photo is None:
             return None
         rgb, _ = images.load_image(photo)
-        padded, _ = tiling.pad(images.resize_long_side(rgb, CALIBRATION_SIZE))
+        padded, _ = pad(images.resize_long_side(rgb, CALIBRATION_SIZE))
         return {"image": padded[None].astype("float32")}
 
 

@@ -19,10 +19,7 @@ from fst.errors import FstError
 from fst.images import as_pixels, resize_long_side
 from fst.training.backends import value_and_grad
 from fst.training.losses import PerceptualLoss
-from fst.training.objective import LossConfig
-
-#: The smallest side VGG19's style layers can read (four poolings down to block5_conv1).
-MIN_SIDE = 16
+from fst.training.objective import MIN_SIDE, LossConfig
 
 
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:

@@ -1,0 +1,57 @@
+"""What a runner is, and the pixel grid every runner is fed: no other fst module is imported here, so
+``fst.tiling`` and the runners can both stand on it."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+#: Mirrored pixels around every image, cropped after: without them the networks paint bands and
+#: stripes on their outermost pixels (the_scream a red stripe, starry_night and great_wave a band).
+#: Chosen by how far a border lands from what the network paints there when the photo goes on
+#: (scripts/tiling_figures.py borders): on 50 val photos, 16 mirrored pixels bring the outer 3 px
+#: from 11 to 20 grey levels off down to 8 to 14 for every shipped style; repeated edge pixels come
+#: a little closer but draw streaks across the_scream's borders.
+MARGIN = 16
+#: The network's grid: sides a multiple of 4 (two stride-2 convolutions down and two up), at least 16.
+MIN_SIDE = 16
+
+
+class Runner(Protocol):
+    """Maps (N, H, W, 3) float32 pixels in 0..255 to stylized float32 pixels of the same shape.
+
+    H and W are multiples of 4 and at least 16 (``pad`` brings every image to that grid).
+    """
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SharesStatistics(Protocol):
+    """A runner that can normalise every batch with the instance-norm statistics the network sees on
+    another image (the Keras runner): tiles of one large image then agree in brightness and colour."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def with_statistics_of(self, image: np.ndarray) -> Runner: ...
+
+
+def pad_amounts(n: int, margin: int) -> tuple[int, int]:
+    """Padding before and after a side of length n: the margin, then up to a multiple of 4 (at least 16)."""
+    total = max(MIN_SIDE, -(-(n + 2 * margin) // 4) * 4) - n
+    return total // 2, total - total // 2
+
+
+def pad(pixels: np.ndarray, margin: int = MARGIN, mode: str = "reflect") -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Pads an image (H, W, 3) or frames (N, H, W, 3) by ``margin`` and up to a multiple of 4 (at
+    least 16) on each side, symmetrically; mirrored, or as ``numpy.pad``'s other ``mode``.
+
+    Returns the padded pixels and the slices that crop them back, so that
+    output pixels stay aligned with input pixels.
+    """
+    h, w = pixels.shape[-3:-1]
+    (top, bottom), (left, right) = pad_amounts(h, margin), pad_amounts(w, margin)
+    mode = mode if min(h, w) > 1 else "edge"
+    widths = [(0, 0)] * (pixels.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
+    return np.pad(pixels, widths, mode=mode), (slice(top, top + h), slice(left, left + w))
