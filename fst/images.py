@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,9 +14,33 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from fst.errors import FstError
 from fst.files import NAME_MAX
 
-#: Formats whose files can carry an alpha channel.
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """What fst writes in one image format: Pillow's name for it, its MIME type, its file suffixes (the
+    first is the one written), whether it carries alpha and whether it takes a quality."""
+
+    pil: str
+    mime: str
+    suffixes: tuple[str, ...]
+    alpha: bool = False
+    quality: bool = False
+
+
+#: Every format fst writes, by the name a user gives (``--format``, ``format=``, the server's ``format``).
+FORMATS = {
+    "png": ImageFormat("PNG", "image/png", (".png",), alpha=True),
+    "jpeg": ImageFormat("JPEG", "image/jpeg", (".jpg", ".jpeg"), quality=True),
+    "webp": ImageFormat("WEBP", "image/webp", (".webp",), alpha=True, quality=True),
+    "bmp": ImageFormat("BMP", "image/bmp", (".bmp",)),
+    "tiff": ImageFormat("TIFF", "image/tiff", (".tif", ".tiff"), alpha=True),
+    "gif": ImageFormat("GIF", "image/gif", (".gif",), alpha=True),
+}
+_BY_PIL = {f.pil: f for f in FORMATS.values()}
+_BY_SUFFIX = {suffix: f for f in FORMATS.values() for suffix in f.suffixes}
+#: What a folder of images is read for (every format fst writes but GIF, whose frames are video's).
+IMAGE_EXTENSIONS = {suffix for name, f in FORMATS.items() if name != "gif" for suffix in f.suffixes}
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -162,23 +187,42 @@ _WRITE_AS = {"MPO": "JPEG"}
 
 
 def format_of(data: bytes) -> str:
-    """The Pillow format to write an image back in: the encoded bytes' own format where Pillow
-    can write it, else PNG."""
+    """The Pillow format to write an image back in: the encoded bytes' own format where fst writes
+    it, else PNG."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = _WRITE_AS.get(img.format, img.format)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         return "PNG"
-    return fmt if fmt in Image.SAVE else "PNG"
+    return fmt if fmt in _BY_PIL else "PNG"
 
 
 def format_for(path: Path | str) -> str:
     """The Pillow format name for a destination path's extension."""
     ext = Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(ext)
-    if not ext or fmt is None or fmt not in Image.SAVE:
-        raise FstError(f"{path}: no image writer for extension {ext or '(none)'!r}")
-    return fmt
+    if ext not in _BY_SUFFIX:
+        raise FstError(f"{path}: no image writer for extension {ext or '(none)'!r} "
+                       f"(fst writes {', '.join(sorted(_BY_SUFFIX))})")
+    return _BY_SUFFIX[ext].pil
+
+
+def format_named(name: str) -> str:
+    """The Pillow format name for a format a user names: png, jpeg or jpg, .webp..."""
+    key = name.lower().lstrip(".")
+    found = FORMATS.get(key) or _BY_SUFFIX.get("." + key)
+    if found is None:
+        raise FstError(f"unknown image format {name!r}; choose one of {', '.join(FORMATS)}")
+    return found.pil
+
+
+def suffix_of(fmt: str) -> str:
+    """The file suffix fst writes a Pillow format under."""
+    return _BY_PIL[fmt].suffixes[0]
+
+
+def mime_of(fmt: str) -> str:
+    """The MIME type of a Pillow format fst writes."""
+    return _BY_PIL[fmt].mime
 
 
 def check_quality(quality: int) -> None:
@@ -191,9 +235,9 @@ def encode(rgb: np.ndarray, fmt: str, alpha: np.ndarray | None = None, quality: 
     """Encodes an RGB array (with alpha where the format carries it) into file bytes."""
     check_quality(quality)
     img = Image.fromarray(np.asarray(rgb, dtype=np.uint8), "RGB")
-    if alpha is not None and fmt in ALPHA_FORMATS:
+    if alpha is not None and _BY_PIL[fmt].alpha:
         img.putalpha(Image.fromarray(np.asarray(alpha, dtype=np.uint8), "L"))
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    options = {"quality": quality} if _BY_PIL[fmt].quality else {}
     buffer = io.BytesIO()
     img.save(buffer, format=fmt, **options)
     return buffer.getvalue()

@@ -7,11 +7,8 @@ the server are thin callers of these.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-from dataclasses import dataclass
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -20,59 +17,14 @@ from PIL import Image
 from fst import images, strokes, styles, tiling
 from fst.errors import FstError
 from fst.files import write_atomic
+from fst.options import StylizeOptions
 from fst.runners import Runner, as_runner
-
-TILE_SIZE = tiling.TILE_SIZE
-MIN_TILE_SIZE = tiling.MIN_TILE_SIZE
-AUTO = strokes.AUTO
-STROKE_REFERENCE = strokes.STROKE_REFERENCE
-stroke_scale_for = strokes.stroke_scale_for
+from fst.strokes import stroke_scale_for
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Options:
-    """How to stylize: checked once when made, then passed down unchanged."""
-
-    max_size: int | None = None
-    strength: float = 1.0
-    preserve_color: bool = False
-    tile_size: int = TILE_SIZE
-    stroke_scale: float | str = AUTO
-
-    @classmethod
-    def of(cls, options: dict, where: str) -> "Options":
-        """Options from keyword arguments given to ``where``; a one-line error naming an unknown one."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in options:
-            if key not in known:
-                hint = "; the format comes from dst's extension" if key == "format" and where == "run" else ""
-                raise FstError(f"{where}() has no option {key!r} (options: {', '.join(known)}){hint}")
-        return cls(**options)
-
-    def __post_init__(self):
-        numbers = {"max_size": (self.max_size, Integral, True), "tile_size": (self.tile_size, Integral, False),
-                   "strength": (self.strength, Real, False)}
-        if self.stroke_scale != AUTO:
-            numbers["stroke_scale"] = (self.stroke_scale, Real, False)
-        for key, (value, kind, optional) in numbers.items():
-            if not (isinstance(value, kind) and not isinstance(value, bool) or optional and value is None):
-                noun = "a whole number" if kind is Integral else "a number"
-                raise FstError(f"{key} must be {noun}, not {value!r}")
-        if not isinstance(self.preserve_color, bool):
-            raise FstError(f"preserve_color must be True or False, not {self.preserve_color!r}")
-        if self.max_size is not None and self.max_size < 1:
-            raise FstError(f"max size must be at least 1 pixel, not {self.max_size}")
-        if self.tile_size < MIN_TILE_SIZE:
-            raise FstError(f"tile size must be at least {MIN_TILE_SIZE} pixels, not {self.tile_size}")
-        if not 0.0 <= self.strength <= 1.0:  # False for NaN
-            raise FstError(f"strength must be between 0 and 1, not {self.strength}")
-        if self.stroke_scale != AUTO and not 1.0 <= self.stroke_scale <= 64.0:
-            raise FstError(f"stroke scale must be 'auto' or between 1 and 64, not {self.stroke_scale}")
-
-
-def _finish(stylized: np.ndarray, original: np.ndarray, options: Options) -> np.ndarray:
+def _finish(stylized: np.ndarray, original: np.ndarray, options: StylizeOptions) -> np.ndarray:
     """The colour options applied to the network's output, as uint8."""
     if options.preserve_color:
         stylized = images.preserve_colors(stylized, original)
@@ -81,7 +33,7 @@ def _finish(stylized: np.ndarray, original: np.ndarray, options: Options) -> np.
     return images.to_uint8(stylized)
 
 
-def _stylize_rgb(rgb: np.ndarray, runner: Runner, options: Options) -> np.ndarray:
+def _stylize_rgb(rgb: np.ndarray, runner: Runner, options: StylizeOptions) -> np.ndarray:
     """Stylizes one uint8 HxWx3 array (already at its final size); uint8 out, same size.
 
     A network paints strokes of a fixed size in pixels, so on a large photo
@@ -98,7 +50,7 @@ def _stylize_rgb(rgb: np.ndarray, runner: Runner, options: Options) -> np.ndarra
     return _finish(out, rgb, options)
 
 
-def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, runner: Runner, options: Options):
+def stylize_pixels(rgb: np.ndarray, alpha: np.ndarray | None, runner: Runner, options: StylizeOptions):
     """Stylizes decoded pixels (shrunk first to ``options.max_size``); alpha is resized alike and passed through."""
     if options.max_size and max(rgb.shape[:2]) > options.max_size:
         rgb = images.resize_long_side(rgb, options.max_size)
@@ -110,10 +62,11 @@ def stylize(
     image: bytes | np.ndarray | Image.Image | str | os.PathLike,
     style: str | os.PathLike | styles.Style | Runner,
     *,
+    options: StylizeOptions | None = None,
     format: str | None = None,
     quality: int = 95,
     name: str | None = None,
-    **options,
+    **kwargs,
 ):
     """Stylizes one image and returns it in the kind it came: encoded bytes for bytes (in ``format``,
     default the input's own, at JPEG/WebP ``quality``), a PIL image for a PIL image, an array for an
@@ -121,16 +74,16 @@ def stylize(
     back as float32 in 0..1. ``name`` is what error messages call the image (e.g. ``<stdin>``).
 
     ``style`` is a style name, a ``.weights.h5`` path, a Style or a runner (``fst.runners``): resolve it
-    once when stylizing many images. Options: ``max_size`` (resize the longer side first),
-    ``strength`` (0..1 blend with the original), ``preserve_color`` (keep the photo's colours),
-    ``stroke_scale`` (strokes K times larger; the default ``"auto"`` makes K the photo's shorter side
-    over 512 px, so a large photo looks like a 512 px one, and 1 turns it off), ``tile_size``. An alpha
-    channel is carried through.
+    once when stylizing many images. ``options`` (a ``StylizeOptions``), or its fields as keywords:
+    ``max_size`` (resize the longer side first), ``strength`` (0..1 blend with the original),
+    ``preserve_color`` (keep the photo's colours), ``stroke_scale`` (strokes K times larger; the
+    default ``"auto"`` makes K the photo's shorter side over 512 px, so a large photo looks like a 512 px
+    one, and 1 turns it off), ``tile_size``. An alpha channel is carried through.
     """
-    options = Options.of(options, "stylize")
+    options = StylizeOptions.of(kwargs, "stylize", options)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
-        fmt = images.format_for("x." + format.lstrip(".")) if format else images.format_of(data)
+        fmt = images.format_named(format) if format else images.format_of(data)
         images.check_quality(quality)
         rgb, alpha = images.load_image(data, name=name or "<bytes>")
         out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
@@ -149,7 +102,7 @@ def stylize(
 def stylize_frames(
     frames: np.ndarray,
     style: str | os.PathLike | styles.Style | Runner,
-    **options,
+    options: StylizeOptions = StylizeOptions(),
 ) -> np.ndarray:
     """Stylizes a batch of same-size uint8 frames (N, H, W, 3) in one forward pass (video); uint8 out.
 
@@ -157,7 +110,6 @@ def stylize_frames(
     """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FstError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
-    options = Options.of(options, "stylize_frames")
     runner = as_runner(style)
     scale = stroke_scale_for(frames.shape[1], frames.shape[2], options.stroke_scale, runner)
     if frames.shape[1] * frames.shape[2] > options.tile_size ** 2 or scale != 1:
@@ -170,16 +122,17 @@ def run(
     src: str | os.PathLike | Image.Image | np.ndarray,
     dst: str | os.PathLike,
     *,
+    options: StylizeOptions | None = None,
     overwrite: bool = False,
     quality: int = 95,
-    **options,
+    **kwargs,
 ) -> Path:
     """Stylizes the image src (a file, or a PIL image or array as ``stylize`` takes) into the file dst
     (format from dst's extension), atomically.
 
     Refuses to replace src unless ``overwrite``.  Options as in ``stylize``.
     """
-    options = Options.of(options, "run")
+    options = StylizeOptions.of(kwargs, "run", options)
     is_path = isinstance(src, (str, os.PathLike))
     fmt = images.check_destination(dst, src if is_path else None, overwrite)
     images.check_quality(quality)

@@ -220,7 +220,7 @@ def video_throughput(model, count: int, options: dict, batch_size: int = 4) -> N
 
     from fst.inference import stylize_frames
     from fst.styles import save_style
-    from fst.video import render
+    from fst.video import VideoOptions, render
 
     print("\n| video | frames | network alone fps | end to end fps | ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -243,7 +243,8 @@ def video_throughput(model, count: int, options: dict, batch_size: int = 4) -> N
                 stylize_frames(np.stack(frames[i:i + batch_size]), style)
             network_fps = count / (time.perf_counter() - began)
             began = time.perf_counter()
-            render(style, clip, Path(tmp) / f"out_{width}.mp4", batch_size=batch_size, progress=False)
+            render(style, clip, Path(tmp) / f"out_{width}.mp4", video=VideoOptions(batch_size=batch_size),
+                   progress=False)
             end_to_end = count / (time.perf_counter() - began)
             print(f"| {width}x{height} | {count} | {network_fps:.2f} | {end_to_end:.2f} | "
                   f"{end_to_end / network_fps:.2f} |")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fst.cli.options import stroke_scale
+from fst.cli.options import number_or
 from fst.errors import FstError
 from fst.files import write_atomic
 from fst.images import encode, find_images
@@ -45,7 +45,7 @@ def main() -> None:
                         help="measure the photo and the result resized to this shorter side (default: --size); "
                              "the strength figures compare with the painting at 512 px, so a result at 2048 px "
                              "is measured as seen at 512")
-    parser.add_argument("--stroke-scale", type=stroke_scale, default="auto",
+    parser.add_argument("--stroke-scale", type=number_or(("auto",)), default="auto",
                         help="the fast network's stroke scale (default auto, as fst run; 1 turns it off)")
     args = parser.parse_args()
 

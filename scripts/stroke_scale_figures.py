@@ -34,7 +34,8 @@ from PIL import Image, ImageDraw
 from fst.files import write_atomic
 from fst.images import encode, load_image
 from fst import images, strokes
-from fst.inference import stroke_scale_for, stylize
+from fst.inference import stylize
+from fst.strokes import stroke_scale_for
 from fst.runners import open_runner
 
 GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"

@@ -508,10 +508,10 @@ def test_video_encoder_options_fail_before_any_frame(tmp_path, capsys, args, rea
 
 
 def test_video_crf_in_range_is_used(tmp_path):
-    from fst.video import render
+    from fst.video import VideoOptions, render
 
     src = clip(tmp_path, size=(64, 48))
-    sizes = [render(STYLE, src, tmp_path / f"crf{crf}.webm", crf=crf, progress=False) and
+    sizes = [render(STYLE, src, tmp_path / f"crf{crf}.webm", video=VideoOptions(crf=crf), progress=False) and
              (tmp_path / f"crf{crf}.webm").stat().st_size for crf in (10, 60)]
     assert sizes[0] > sizes[1]
 

@@ -212,3 +212,26 @@ def test_images_of_many_sizes_give_the_same_pixels(val_photo):
         assert out.shape == (h, w, 3)
     assert np.abs(out.astype(int) - fst.stylize(photo[:130, :70], runner)).max() == 0
     assert np.abs(first.astype(int) - fst.stylize(photo[:100, :120], runner)).max() <= 1
+
+
+def test_stylize_flags_and_server_parameters_come_from_the_options():
+    """Each stylize option is declared once (fst.options): fst run's and fst video's flags and the
+    server's parameters carry its default, range and help."""
+    import argparse
+    import dataclasses
+
+    from fst.cli import build_parser
+    from fst.options import StylizeOptions
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command in ("run", "video"):
+        actions = {a.dest: a for a in commands[command]._actions}
+        for f in dataclasses.fields(StylizeOptions):
+            assert (actions[f.name].default, actions[f.name].help) == (f.default, f.metadata["help"]), command
+    pytest.importorskip("fastapi")
+    from fst.serve.app import StylizeParams
+
+    schema = StylizeParams.model_json_schema()["properties"]
+    assert (schema["strength"]["minimum"], schema["strength"]["maximum"]) == (0.0, 1.0)
+    assert schema["stroke_scale"]["anyOf"][1]["maximum"] == 64.0 and schema["stroke_scale"]["default"] == "auto"
+    assert schema["preserve_color"]["description"] == StylizeOptions.__dataclass_fields__["preserve_color"].metadata["help"]

@@ -173,3 +173,15 @@ def test_a_runner_stands_in_for_the_network(photo_array):
     np.testing.assert_array_equal(fst.stylize(image, invert), 255 - image)
     # 50x70 with the 16-pixel mirrored margin on each side, then up to a multiple of 4.
     assert shapes == [(1, 84, 104, 3)] and all(side % 4 == 0 for side in shapes[0][1:3])
+
+
+def test_an_options_value_and_keywords_agree(tiny_style, photo_array):
+    """Options made once and passed down give what the same keywords give; a keyword overrides them."""
+    from fst.options import StylizeOptions
+
+    options = StylizeOptions(strength=0.5, max_size=64)
+    given = fst.stylize(photo_array, tiny_style, options=options)
+    assert given.shape[:2] == (64, 64)
+    np.testing.assert_array_equal(given, fst.stylize(photo_array, tiny_style, strength=0.5, max_size=64))
+    np.testing.assert_array_equal(fst.stylize(photo_array, tiny_style, options=options, strength=1.0),
+                                  fst.stylize(photo_array, tiny_style, max_size=64))

@@ -20,7 +20,8 @@ from conftest import VAL_PHOTOS  # noqa: E402
 
 from fst.cli import main  # noqa: E402
 from fst.errors import FstError  # noqa: E402
-from fst.video import render  # noqa: E402
+from fst.options import StylizeOptions  # noqa: E402
+from fst.video import VideoOptions, render  # noqa: E402
 
 SAMPLE_RATE = 48000
 
@@ -120,7 +121,7 @@ def test_webm_reencodes_aac_and_keeps_odd_size(tmp_path, tiny_style):
     frames.mkdir()
     for i, rgb in enumerate(photo_frames(6, 67, 41)):
         Image.fromarray(rgb).save(frames / f"{i:03d}.png")
-    report = render(tiny_style, frames, tmp_path / "odd.webm", fps=6, progress=False)
+    report = render(tiny_style, frames, tmp_path / "odd.webm", video=VideoOptions(fps=6), progress=False)
     count, width, height, *_ = probe(tmp_path / "odd.webm")
     assert (count, width, height) == (6, 67, 41) and report.codec == "libvpx-vp9"
     report = render(tiny_style, src, tmp_path / "sound.webm", progress=False)
@@ -150,7 +151,8 @@ def test_rotation_tag_and_variable_frame_rate_survive(tmp_path, tiny_style):
 
 def test_start_duration_and_max_size(tmp_path, tiny_style):
     src = make_clip(tmp_path / "clip.mp4", frames=24, fps=12, size=(96, 64), audio=True)
-    report = render(tiny_style, src, tmp_path / "cut.mp4", start=0.5, duration=1.0, max_size=48, progress=False)
+    report = render(tiny_style, src, tmp_path / "cut.mp4", StylizeOptions(max_size=48),
+                    VideoOptions(start=0.5, duration=1.0), progress=False)
     count, width, height, _, times, _, seconds = probe(tmp_path / "cut.mp4")
     assert (count, width, height) == (12, 48, 32) and report.frames == 12
     np.testing.assert_allclose(times, np.arange(12) / 12, atol=1e-3)
@@ -279,7 +281,8 @@ def test_frames_folder_takes_start_and_duration(tmp_path, tiny_style):
     frames.mkdir()
     for i, rgb in enumerate(photo_frames(10, 64, 48)):
         Image.fromarray(rgb).save(frames / f"{i:03d}.png")
-    report = render(tiny_style, frames, tmp_path / "cut.mp4", fps=10, start=0.3, duration=0.5, progress=False)
+    report = render(tiny_style, frames, tmp_path / "cut.mp4", video=VideoOptions(fps=10, start=0.3, duration=0.5),
+                    progress=False)
     count, *_, times, _, _ = probe(tmp_path / "cut.mp4")
     assert report.frames == count == 5
     np.testing.assert_allclose(times, np.arange(5) / 10, atol=1e-3)

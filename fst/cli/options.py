@@ -16,19 +16,30 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def image_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-size", type=int, metavar="N",
-                   help="resize so the longer side is at most N pixels (N >= 1) first")
-    p.add_argument("--strength", type=float, default=1.0, help="blend of stylized (1) and original (0); default 1")
-    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours, transfer only luminance")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1 to 100 (default 95)")
-    tile_size_option(p, "images")
-    stroke_scale_option(p)
+def flags(p: argparse.ArgumentParser, options_class: type, skip: tuple[str, ...] = ()) -> None:
+    """One --flag per field of ``fst.options.StylizeOptions`` or ``OutputOptions``, with its default
+    and help from the field; the values are checked when the options are made from ``args``."""
+    import dataclasses
+    from numbers import Integral, Real
+
+    for f in dataclasses.fields(options_class):
+        if f.name in skip:
+            continue
+        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+        if meta["kind"] is bool:
+            p.add_argument(flag, action="store_true", default=f.default, help=meta["help"])
+            continue
+        parse = {Integral: int, Real: float, str: str}[meta["kind"]]
+        p.add_argument(flag, type=number_or(meta["words"], parse) if meta["words"] else parse, default=f.default,
+                       metavar=meta["metavar"], help=meta["help"])
 
 
-def tile_size_option(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--tile-size", type=int, default=None, metavar="N",
-                   help=f"stylize {what} over N*N pixels in overlapping NxN tiles (N >= 64; default 1536)")
+def options_from(args: argparse.Namespace, options_class: type):
+    """The options of ``options_class`` that ``flags`` added, from parsed arguments (checked here)."""
+    import dataclasses
+
+    return options_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options_class)
+                            if hasattr(args, f.name)})
 
 
 def runtime_option(p: argparse.ArgumentParser) -> None:
@@ -39,20 +50,18 @@ def runtime_option(p: argparse.ArgumentParser) -> None:
                         "STYLE); onnx and openvino export a named style once into your cache folder")
 
 
-def stroke_scale_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stroke-scale", type=stroke_scale, default="auto", metavar="K",
-                   help="paint strokes K times larger (1 to 64), so that they do not shrink to a fine texture on "
-                        "large photos; default auto: K is the shorter side over 512 px (1 below it); 1 turns it off")
+def number_or(words: tuple[str, ...], parse=float):
+    """An argparse type: one of ``words`` (``auto``), or a number (its range is checked with the options)."""
 
+    def convert(text: str):
+        if text in words:
+            return text
+        try:
+            return parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {' or '.join(words)} or a number") from None
 
-def stroke_scale(text: str) -> float | str:
-    """--stroke-scale: auto, or a number (its range is checked with the other options)."""
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not auto or a number") from None
+    return convert
 
 
 def byte_size(text: str) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fst.cli.options import HelpFormatter, image_options, runtime_option
+from fst.cli.options import HelpFormatter, flags, options_from, runtime_option
 from fst.errors import FstError
 
 EXAMPLES = """examples:
@@ -26,35 +26,23 @@ def add_parser(sub) -> None:
     p.add_argument("style", help="a style name (see 'fst styles'), a .weights.h5 file, or an exported .onnx/.xml")
     p.add_argument("src", help="input image, folder of images, or -")
     p.add_argument("dst", help="output image (format from its extension), folder, or -")
-    image_options(p)
+    from fst.options import OutputOptions, StylizeOptions
+
+    flags(p, StylizeOptions)
+    flags(p, OutputOptions)
     runtime_option(p)
     p.add_argument("--overwrite", action="store_true", help="allow writing over the input file")
-    p.add_argument("--format", default=None, help="output format for - and folders, e.g. png or jpg "
-                                                  "(default: png for -, the input's own for folders)")
     p.set_defaults(func=command)
 
 
-def _checked_options(args: argparse.Namespace) -> dict:
-    """The stylize options of `fst run`, checked before any work."""
-    from fst import images, inference
-
-    options = {"max_size": args.max_size, "strength": args.strength, "preserve_color": args.preserve_color,
-               "stroke_scale": args.stroke_scale}
-    if args.tile_size is not None:
-        options["tile_size"] = args.tile_size
-    inference.Options(**options)  # out-of-range values fail here, before any work
-    images.check_quality(args.quality)
-    return options
-
-
-def _run_stdio(args: argparse.Namespace, runner, options: dict) -> int:
+def _run_stdio(args: argparse.Namespace, runner, options, output) -> int:
     from fst import images, inference
     from fst.files import write_atomic
 
-    fmt = (args.format or "png") if args.dst == "-" else images.check_destination(args.dst)
+    fmt = (output.format or "png") if args.dst == "-" else images.check_destination(args.dst)
     name = "<stdin>" if args.src == "-" else args.src
     data = images.read_stream(sys.stdin.buffer, name) if args.src == "-" else images.read_file(args.src)
-    encoded = inference.stylize(data, runner, format=fmt, quality=args.quality, name=name, **options)
+    encoded = inference.stylize(data, runner, options=options, format=fmt, quality=output.quality, name=name)
     if args.dst == "-":
         _write_stdout(encoded)
     else:
@@ -77,7 +65,7 @@ def _write_stdout(data: bytes) -> None:
         raise FstError(f"standard output: cannot write the image ({reason})") from None
 
 
-def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
+def _run_folder(args: argparse.Namespace, runner, options, output) -> int:
     from tqdm import tqdm
 
     from fst import images, inference
@@ -89,9 +77,7 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
         raise FstError(f"{dst}: is a file; with a folder as input, the output must be a folder")
     if not dst.exists() and dst.suffix.lower() in images.IMAGE_EXTENSIONS:
         raise FstError(f"{dst}: is an image file name; with a folder as input, the output must be a folder")
-    suffix = "." + args.format.lstrip(".") if args.format else None
-    if suffix:
-        images.format_for(dst / f"x{suffix}")
+    suffix = images.suffix_of(images.format_named(output.format)) if output.format else None
     images.check_writable(dst / "x")
     inside = dst.resolve()  # a destination inside the source is output, not input, on the next run
     files = [p for p in images.find_images(src) if not p.resolve().is_relative_to(inside)]
@@ -103,7 +89,7 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
         if suffix:
             out = out.with_suffix(suffix)
         try:
-            inference.run(runner, path, out, overwrite=args.overwrite, quality=args.quality, **options)
+            inference.run(runner, path, out, options=options, overwrite=args.overwrite, quality=output.quality)
         except FstError as exc:
             failed += 1
             tqdm.write(f"fst: skipped {exc}", file=sys.stderr)
@@ -114,19 +100,18 @@ def _run_folder(args: argparse.Namespace, runner, options: dict) -> int:
 
 
 def command(args: argparse.Namespace) -> int:
-    from fst import inference, runners
+    from fst import images, inference, runners
+    from fst.options import OutputOptions, StylizeOptions
 
-    options = _checked_options(args)
-    if args.format and args.dst != "-" and not Path(args.src).is_dir():
-        from fst import images
-
-        if images.format_for(f"x.{args.format.lstrip('.')}") != images.format_for(args.dst):
-            raise FstError(f"{args.dst}: its extension sets the format, which is not {args.format}; "
+    options, output = options_from(args, StylizeOptions), options_from(args, OutputOptions)  # checked here
+    if output.format and args.dst != "-" and not Path(args.src).is_dir():
+        if images.format_named(output.format) != images.format_for(args.dst):
+            raise FstError(f"{args.dst}: its extension sets the format, which is not {output.format}; "
                            f"--format is for - and folders")
     runner = runners.open_runner(args.style, args.runtime)
     if args.src == "-" or args.dst == "-":
-        return _run_stdio(args, runner, options)
+        return _run_stdio(args, runner, options, output)
     if Path(args.src).is_dir():
-        return _run_folder(args, runner, options)
-    inference.run(runner, args.src, args.dst, overwrite=args.overwrite, quality=args.quality, **options)
+        return _run_folder(args, runner, options, output)
+    inference.run(runner, args.src, args.dst, options=options, overwrite=args.overwrite, quality=output.quality)
     return 0

@@ -6,27 +6,31 @@ The routes live here; what a request may send and how much work is taken on at o
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import socket
+from numbers import Integral, Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from fst import inference, styles
 from fst.errors import FstError
-from fst.images import long_side_size
+from fst.images import FORMATS, long_side_size
+from fst.options import OutputOptions, StylizeOptions
 from fst.runners import Runner, open_runner
 from fst.serve.limits import ApiError, Limits, Pool, check_image, read_body
 from fst.serve.multipart import parse_multipart
+from fst.strokes import stroke_scale_for
 
 if TYPE_CHECKING:
     import uvicorn
@@ -36,9 +40,8 @@ __all__ = ["Limits", "bind", "create_app", "make_server", "serve"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-#: Output formats by the ``format`` parameter, and their content types.
-FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+#: The output formats a request may ask for (those a browser shows; ``fst.images.FORMATS`` has the rest).
+SERVED_FORMATS = ("png", "jpeg", "webp")
 #: The largest ``max_size`` a request may ask for (longer side of the result, in pixels).
 MAX_SIDE = 2048
 #: The page may load only what this server sends (and the images it makes in the browser).
@@ -48,36 +51,49 @@ PAGE_HEADERS = {
 }
 
 
-class StylizeParams(BaseModel):
-    """The parameters of POST /api/stylize, in the query string or as multipart text fields."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    style: str | None = Field(None, description="an installed style's name, from GET /api/styles (required)")
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="blend of stylized (1) and original (0)")
-    preserve_color: bool = Field(False, description="keep the photo's colours, transfer only luminance")
-    max_size: int = Field(1024, ge=16, le=MAX_SIDE, description="longer side of the result (never enlarged)")
-    format: Literal["png", "jpeg", "webp"] | None = Field(
-        None, description="output format (default: the upload's own if png, jpeg or webp, else png)")
-    quality: int = Field(90, ge=1, le=100, description="JPEG and WebP quality")
-    stroke_scale: Literal["auto"] | Annotated[float, Field(ge=1, le=64)] = Field(
-        "auto", description="strokes K times larger, 1 to 64; auto (default): K from the result's size, "
-                            "given back in the X-Stroke-Scale header")
+def from_options(options_class: type, name: str, **server) -> tuple[Any, Any]:
+    """A request parameter made from a field of ``fst.options``: its kind, range, words and help, with
+    what the server sets otherwise in ``server`` (default, low, high, help)."""
+    f = {f.name: f for f in dataclasses.fields(options_class)}[name]
+    meta = {**f.metadata, "default": f.default, **server}
+    kind = {Real: float, Integral: int, bool: bool, str: str}[meta["kind"]]
+    annotation: Any = Annotated[kind, Field(ge=meta["low"], le=meta["high"])]
+    if meta["words"]:
+        annotation = Literal[meta["words"]] | annotation
+    return annotation, Field(meta["default"], description=meta["help"])
 
 
-def stylize_upload(data: bytes, runner: Runner, params: StylizeParams, fmt: str) -> bytes:
+#: The parameters of POST /api/stylize, in the query string or as multipart text fields: the stylize
+#: options a browser needs (``fst.options``), the style, and the output's format and quality.
+StylizeParams = create_model(
+    "StylizeParams", __config__=ConfigDict(extra="forbid"),
+    style=(str | None, Field(None, description="an installed style's name, from GET /api/styles (required)")),
+    strength=from_options(StylizeOptions, "strength"),
+    preserve_color=from_options(StylizeOptions, "preserve_color"),
+    max_size=from_options(StylizeOptions, "max_size", default=1024, low=16, high=MAX_SIDE,
+                          help="longer side of the result (never enlarged)"),
+    stroke_scale=from_options(StylizeOptions, "stroke_scale",
+                              help="strokes K times larger, 1 to 64; auto (default): K from the result's size, "
+                                   "given back in the X-Stroke-Scale header"),
+    format=(Literal[SERVED_FORMATS] | None, Field(None, description="output format (default: the upload's own if "
+                                                                    "png, jpeg or webp, else png)")),
+    quality=from_options(OutputOptions, "quality", default=90, help="JPEG and WebP quality"),
+)
+
+
+def stylize_upload(data: bytes, runner: Runner, params: BaseModel, fmt: str) -> bytes:
     """The server's one call into the stylize pipeline: encoded image in, encoded image out."""
-    return inference.stylize(data, runner, format=fmt, quality=params.quality, max_size=params.max_size,
-                             strength=params.strength, preserve_color=params.preserve_color,
-                             stroke_scale=params.stroke_scale)
+    options = StylizeOptions(**{f.name: getattr(params, f.name) for f in dataclasses.fields(StylizeOptions)
+                                if f.name in type(params).model_fields})
+    return inference.stylize(data, runner, options=options, format=fmt, quality=params.quality)
 
 
-def stroke_scale_of(size: tuple[int, int], runner: Runner, params: StylizeParams) -> float:
+def stroke_scale_of(size: tuple[int, int], runner: Runner, params: BaseModel) -> float:
     """The stroke scale an upload of this (width, height) is stylized at, after shrinking to max_size."""
     width, height = size
     if max(width, height) > params.max_size:
         width, height = long_side_size(width, height, params.max_size)
-    return inference.stroke_scale_for(height, width, params.stroke_scale, runner)
+    return stroke_scale_for(height, width, params.stroke_scale, runner)
 
 
 def _one_line(exc: ValidationError | RequestValidationError) -> str:
@@ -160,7 +176,7 @@ def add_pages(app: FastAPI, served: dict[str, styles.Style], limits: Limits, poo
         return FileResponse(style.thumbnail, media_type="image/jpeg")
 
 
-async def read_upload(request: Request, query: StylizeParams, served: dict, limits: Limits):
+async def read_upload(request: Request, query: BaseModel, served: dict, limits: Limits):
     """The upload's bytes, its parameters (query string, or multipart text fields over it), its output
     format and its (width, height), all checked before any work."""
     body = await read_body(request, limits.max_upload)
@@ -177,12 +193,12 @@ async def read_upload(request: Request, query: StylizeParams, served: dict, limi
     if params.style not in served:
         raise ApiError(404, f"unknown style {params.style!r}; this server has {', '.join(served)}")
     source, size = check_image(data, limits.max_pixels)
-    fmt = params.format or next((k for k, v in FORMATS.items() if v == source), "png")
+    fmt = params.format or next((name for name in SERVED_FORMATS if FORMATS[name].pil == source), "png")
     return data, params, fmt, size
 
 
 STYLIZE_DOCS = dict(summary="Stylize an uploaded image", response_class=Response, responses={
-    200: {"content": {t: {} for t in CONTENT_TYPES.values()}, "description": "the stylized image"},
+    200: {"content": {FORMATS[name].mime: {} for name in SERVED_FORMATS}, "description": "the stylized image"},
     **{code: {"description": text} for code, text in [
         (400, "empty or malformed upload"), (404, "unknown style"), (408, "upload too slow"),
         (413, "upload too large"), (415, "not an image"), (422, "bad parameter, corrupt image or too many pixels"),
@@ -220,9 +236,9 @@ def create_app(style_names: list[str] | None = None, limits: Limits | None = Non
                 encoded = await place.run(lambda: stylize_upload(data, runner, params, fmt))
             except FstError as exc:
                 raise ApiError(422, str(exc)) from None
-        extension = "jpg" if fmt == "jpeg" else fmt
-        return Response(encoded, media_type=CONTENT_TYPES[FORMATS[fmt]], headers={
-            "Content-Disposition": f'inline; filename="{params.style}.{extension}"', "Cache-Control": "no-store",
+        extension = FORMATS[fmt].suffixes[0]
+        return Response(encoded, media_type=FORMATS[fmt].mime, headers={
+            "Content-Disposition": f'inline; filename="{params.style}{extension}"', "Cache-Control": "no-store",
             "X-Stroke-Scale": f"{stroke_scale_of(size, runner, params):.2f}"})
 
     return app

@@ -27,7 +27,8 @@ from fst import styles
 from fst.errors import FstError
 from fst.files import write_atomic
 from fst.images import encode, load_image, load_painting, resize_short_side
-from fst.inference import AUTO, stylize
+from fst.inference import stylize
+from fst.strokes import AUTO
 from fst.training.objective import LossConfig
 
 TERMS = ("total", "content", "style", "tv")

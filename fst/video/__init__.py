@@ -7,6 +7,6 @@ side by side and is what ``render`` is.
 
 from __future__ import annotations
 
-from fst.video.pipeline import VideoReport, render
+from fst.video.pipeline import VideoOptions, VideoReport, render
 
-__all__ = ["VideoReport", "render"]
+__all__ = ["VideoOptions", "VideoReport", "render"]

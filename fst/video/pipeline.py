@@ -9,7 +9,6 @@ nothing behind (and what a killed run left is swept by the next run to the same 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import threading
@@ -24,7 +23,7 @@ import numpy as np
 from fst import images, styles
 from fst.errors import FstError
 from fst.files import atomic_folder, atomic_path, sweep_temporaries
-from fst.inference import TILE_SIZE
+from fst.options import StylizeOptions, VideoOptions
 from fst.video.read import (END, Frame, Source, expected_frames, folder_range, get, open_video, put,
                             read_frames_folder, read_video)
 from fst.video.write import CONTAINERS, FramesWriter, VideoWriter, can_copy, choose_encoder, write_all
@@ -32,11 +31,6 @@ from fst.video.write import CONTAINERS, FramesWriter, VideoWriter, can_copy, cho
 log = logging.getLogger(__name__)
 
 _QUEUE_FRAMES = 16
-#: Limits of the start time and of a folder's frame rate: 10**9 seconds (32 years) still fit FFmpeg's
-#: 64-bit timestamps in time bases down to a nanosecond; a folder's rate is kept as a fraction over
-#: at most 1001, which rounds a rate under 0.001 to 0; over 10000 frames a second is no video.
-MAX_START = 10**9
-MIN_FPS, MAX_FPS = 0.001, 10000
 
 
 @dataclass
@@ -91,36 +85,13 @@ def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
         raise FstError(f"{dst}: is the input; write the result somewhere else")
 
 
-def check_numbers(start: float, duration: float | None, fps: float, batch_size: int) -> None:
-    """The time range, rate and batch size, as one-line errors before any work.  NaN, infinity and
-    huge values included: comparisons alone let them through to fail mid-render (a seek to NaN, a
-    timestamp or time base past 64 bits, a folder's rate rounded to 0)."""
-    if not 0 <= start <= MAX_START:  # False for NaN
-        raise FstError(f"start must be from 0 to {MAX_START:,} seconds, not {start}")
-    if duration is not None and not (duration > 0 and math.isfinite(duration)):
-        raise FstError(f"duration must be a number of seconds over 0, not {duration}")
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise FstError(f"fps must be from {MIN_FPS} to {MAX_FPS}, not {fps}")
-    if batch_size < 1:
-        raise FstError(f"batch size must be at least 1, not {batch_size}")
-
-
 def render(
     style: str | os.PathLike | styles.Style,
     src: str | os.PathLike,
     dst: str | os.PathLike,
+    options: StylizeOptions = StylizeOptions(),
+    video: VideoOptions = VideoOptions(),
     *,
-    max_size: int | None = None,
-    start: float = 0.0,
-    duration: float | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    fps: float = 25.0,
-    batch_size: int = 4,
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    stroke_scale: float | str = "auto",
-    tile_size: int = TILE_SIZE,
     overwrite: bool = False,
     progress: bool = True,
 ) -> VideoReport:
@@ -128,24 +99,23 @@ def render(
 
     Frame timestamps (variable rates too), the rotation tag and the audio
     (copied when the output container takes its codec, else re-encoded) are
-    kept.  ``start``/``duration`` are in seconds; ``fps`` is the rate of a
-    folder of frames; frames over ``tile_size`` squared pixels are stylized in
-    tiles as images are, and ``stroke_scale`` follows the frame size as for
-    images (``"auto"``).  Returns a VideoReport.
+    kept.  ``options`` are those of images: frames are shrunk to ``max_size``,
+    stylized in tiles over ``tile_size`` squared pixels, and ``stroke_scale``
+    follows the frame size (``"auto"``). ``video`` gives the time range
+    (seconds), a folder's frame rate, the batch and the encoder. Returns a
+    VideoReport.
     """
     from tqdm import tqdm
 
-    from fst.inference import Options, stylize_frames
+    from fst.inference import stylize_frames
     from fst.runners import as_runner
 
     src, dst = Path(src), Path(dst)
-    check_numbers(start, duration, fps, batch_size)
-    options = dict(strength=strength, preserve_color=preserve_color, stroke_scale=stroke_scale, tile_size=tile_size)
-    Options(max_size=max_size, **options)  # out-of-range values fail before any decoding
+    max_size, start, duration, fps = options.max_size, video.start, video.duration, video.fps
     check_destination(src, dst, overwrite)
     frames_folder = is_frames_folder(dst)
     if not frames_folder:
-        encoder, crf = choose_encoder(dst.suffix.lower(), codec, crf)
+        encoder, crf = choose_encoder(dst.suffix.lower(), video.codec, video.crf)
     runner = as_runner(style)  # an unknown style fails before any decoding
     sweep_temporaries(dst)
     report, stop = VideoReport(), threading.Event()
@@ -161,11 +131,11 @@ def render(
                         stop)
     else:
         container = open_video(src)
-        video = container.streams.video[0]
+        stream = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        rate = video.average_rate or video.guessed_rate or Fraction(25)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         source = Source(rate=rate)
-        total = report.expected_frames = expected_frames(container, video, start, end)
+        total = report.expected_frames = expected_frames(container, stream, start, end)
         copy_audio = False
         if audio is not None and frames_folder:
             log.info("%s: the sound is not written to a folder of frames", src)
@@ -188,13 +158,13 @@ def render(
         writer_stage.start()
         bar = None  # made on the first batch, so that an error is not preceded by an empty bar
         try:
-            for batch in _batches(frames_in, stop, batch_size):
+            for batch in _batches(frames_in, stop, video.batch_size):
                 if bar is None:
                     bar = tqdm(total=total, unit="frame", desc="stylizing", disable=not progress,
                                dynamic_ncols=True)
                 rgb = [item.rgb for item in batch if isinstance(item, Frame)]
                 if rgb:
-                    stylized = iter(stylize_frames(np.stack(rgb), runner, **options))
+                    stylized = iter(stylize_frames(np.stack(rgb), runner, options))
                     for item in batch:
                         if isinstance(item, Frame):
                             item.rgb = next(stylized)
