@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -65,6 +66,31 @@ class _Stage(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self.error = exc
             self._stop_all.set()
+
+
+class _Interrupt:
+    """Ctrl-C during a render, remembered: the KeyboardInterrupt it raises can land inside library code
+    that swallows it (Keras loading the network with bare excepts), so the render checks between
+    batches and stops anyway. Only in the main thread, where Python delivers signals."""
+
+    def __enter__(self) -> _Interrupt:
+        self.signalled, self.previous = False, None
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is \
+                signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signalled = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.signalled:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def is_frames_folder(path: Path) -> bool:
@@ -148,7 +174,7 @@ def render(
 
     destination = atomic_folder(dst) if frames_folder else atomic_path(dst, suffix=dst.suffix)
     began = time.monotonic()
-    with destination as target:
+    with destination as target, _Interrupt() as interrupted:
         if frames_folder:
             writer = FramesWriter(target, report)
         else:  # before the reader starts, which then has the input container to itself
@@ -159,6 +185,7 @@ def render(
         bar = None  # made on the first batch, so that an error is not preceded by an empty bar
         try:
             for batch in _batches(frames_in, stop, video.batch_size):
+                interrupted.check()
                 if bar is None:
                     bar = tqdm(total=total, unit="frame", desc="stylizing", disable=not progress,
                                dynamic_ncols=True)
@@ -172,6 +199,7 @@ def render(
                     put(frames_out, item, stop)
                 report.frames += len(rgb)
                 bar.update(len(rgb))
+                interrupted.check()
             put(frames_out, END, stop)
             writer_stage.join()
         except BaseException:
