@@ -273,6 +273,7 @@ def test_stdin_errors_name_stdin(monkeypatch, capsys, tmp_path):
     one_error_line(capsys, "<stdin>: not an image")
 
 
+@pytest.mark.slow  # a child process: its broken pipe and full disk are the point
 @pytest.mark.parametrize("reader", ["closed pipe", "/dev/full"])
 def test_stdout_that_cannot_be_written_is_an_error(reader, small_photo):
     """A broken pipe exited 0 (and /dev/full gave a traceback): the image did not arrive, so it is an error."""
@@ -535,6 +536,7 @@ def test_truncated_webm_warns_with_the_count(tmp_path, caplog):
     assert f"only {report.frames} of the 50 frames its header promises could be read" in caplog.text
 
 
+@pytest.mark.slow  # a signal to a child process mid-render
 def test_sigterm_during_video_leaves_no_temporary_file(tmp_path):
     """SIGTERM mid-render (the source never ends before it, see test_video.unfinished_source)."""
     from test_video import signal_mid_render

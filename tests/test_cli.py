@@ -48,6 +48,7 @@ def test_folder_with_one_corrupt_file(tiny_style, photos, tmp_path, capsys):
     assert "broken.jpg" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a child process with real standard input and output
 def test_stdin_to_stdout(tiny_style, val_photo):
     result = fst_cmd("run", tiny_style, "-", "-", "--format", "png", "--max-size", "32",
                      stdin=val_photo.read_bytes())
@@ -154,6 +155,7 @@ def test_out_of_range_numbers_are_one_line_errors_before_any_work(tiny_style, tm
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.slow  # a child process: its standard error is the point
 def test_run_prints_nothing_on_stderr(val_photo, tmp_path):
     """TensorFlow's start-up lines (absl, oneDNN, CUDA, cuInit) are held back; the user's own log level wins."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
@@ -163,6 +165,7 @@ def test_run_prints_nothing_on_stderr(val_photo, tmp_path):
     assert Image.open(tmp_path / "out.jpg").size == Image.open(val_photo).size
 
 
+@pytest.mark.slow  # a child process that loads TensorFlow
 def test_a_user_log_level_shows_tensorflows_lines():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
     done = subprocess.run([sys.executable, "-c", "from fst.quiet import load_keras; load_keras()"],

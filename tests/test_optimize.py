@@ -13,6 +13,8 @@ from fst.errors import FstError
 from fst.images import psnr
 from fst.training.gatys import optimize
 
+pytestmark = pytest.mark.slow  # Gatys optimisation through VGG19
+
 VGG = str(SHARED / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 PAINTING = SHARED / "data" / "styles" / "starry_night.jpg"
 

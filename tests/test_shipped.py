@@ -43,6 +43,7 @@ def test_shipped_style_is_credited_and_documented(name, capsys):
     assert any(line.startswith(name) and meta["artist"] in line for line in listing.splitlines())
 
 
+@pytest.mark.slow  # every shipped network on a 512 px photo (the README's first command stays in the fast lane)
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_style_stylizes_the_sample_photo(name, tmp_path):
     assert main(["run", name, str(PHOTO), str(tmp_path / "out.jpg")]) == 0

@@ -226,6 +226,7 @@ def run_fst(*args, timeout=300) -> subprocess.CompletedProcess:
                           timeout=timeout, preexec_fn=bound_memory, env=env)
 
 
+@pytest.mark.slow  # six containers, each encoded and rendered in a child process
 @pytest.mark.parametrize("source, codec, audio_codec, options, destination", [
     ("clip.webm", "libvpx-vp9", "libopus", None, "out.webm"),  # the sound copied
     ("clip.webm", "libvpx-vp9", "libopus", None, "out.mp4"),  # copied into another container
@@ -340,6 +341,7 @@ def signal_mid_render(style, tmp_path, signum: int, env: dict) -> tuple[int, str
     return process.returncode, err
 
 
+@pytest.mark.slow  # a signal to a child process mid-render
 def test_interrupted_render_leaves_no_output(tmp_path, tiny_style):
     """Ctrl-C mid-render: exit 130, and neither the output nor its temporary file is left."""
     code, err = signal_mid_render(tiny_style, tmp_path, signal.SIGINT, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

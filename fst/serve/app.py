@@ -173,7 +173,7 @@ def add_pages(app: FastAPI, served: dict[str, styles.Style], limits: Limits, poo
         style = served.get(name)
         if style is None or style.thumbnail is None:
             raise ApiError(404, f"no thumbnail for style {name!r}")
-        return FileResponse(style.thumbnail, media_type="image/jpeg")
+        return FileResponse(style.thumbnail, media_type=FORMATS["jpeg"].mime)
 
 
 async def read_upload(request: Request, query: BaseModel, served: dict, limits: Limits):
