@@ -1,9 +1,9 @@
 """How to stylize, encode and cut a video, declared once: each option's default, range and help text.
 
 ``StylizeOptions`` is checked once when made and then passed down unchanged (the pipeline, video,
-the server); ``OutputOptions`` likewise for the format and quality, ``VideoOptions`` for ``fst video``. The commands make their flags from
-their fields (``fst.cli.options.flags``) and the server its parameters (``fst.serve.app.StylizeParams``),
-so an option is added here and nowhere else.
+the server); ``OutputOptions`` likewise for the format and quality, ``VideoOptions`` for ``fst video``.
+The commands make their flags from their fields (``fst.cli.options.flags``) and the server its
+parameters (``fst.serve.app.StylizeParams``), so an option is added here and nowhere else.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MIN_FPS, MAX_FPS = 0.001, 10000
 
 def option(default: Any, help: str, kind: type, *, low: float | None = None, high: float | None = None,
            unit: str = "", words: tuple[str, ...] = (), metavar: str | None = None) -> Any:
-    """A field of an options class: its default, the kind of value (``Integral``, ``Real`` or ``bool``),
+    """A field of an options class: its default, the kind of value (``Integral``, ``Real``, ``bool``, ``str``),
     its range, the unit its range is said in, words it also takes (``"auto"``), and its help text."""
     return field(default=default, metadata={"help": help, "kind": kind, "low": low, "high": high, "unit": unit,
                                             "words": words, "metavar": metavar})
@@ -128,6 +128,7 @@ class VideoOptions:
         """The time range, rate and batch size, as one-line errors before any work. NaN, infinity and
         huge values included: comparisons alone let them through to fail mid-render (a seek to NaN, a
         timestamp or time base past 64 bits, a folder's rate rounded to 0)."""
+        check_fields(self)
         if not 0 <= self.start <= MAX_START:  # False for NaN
             raise FstError(f"start must be from 0 to {MAX_START:,} seconds, not {self.start}")
         if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
