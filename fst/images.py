@@ -225,15 +225,9 @@ def mime_of(fmt: str) -> str:
     return _BY_PIL[fmt].mime
 
 
-def check_quality(quality: int) -> None:
-    """JPEG and WebP quality runs from 1 (smallest) to 100 (best)."""
-    if not 1 <= quality <= 100:
-        raise FstError(f"quality must be between 1 and 100, not {quality}")
-
-
 def encode(rgb: np.ndarray, fmt: str, alpha: np.ndarray | None = None, quality: int = 95) -> bytes:
-    """Encodes an RGB array (with alpha where the format carries it) into file bytes."""
-    check_quality(quality)
+    """Encodes an RGB array (with alpha where the format carries it) into file bytes; ``quality`` is
+    checked where it is given (``fst.options.OutputOptions``)."""
     img = Image.fromarray(np.asarray(rgb, dtype=np.uint8), "RGB")
     if alpha is not None and _BY_PIL[fmt].alpha:
         img.putalpha(Image.fromarray(np.asarray(alpha, dtype=np.uint8), "L"))
@@ -295,6 +289,15 @@ def resize_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
     if new == (w, h):
         return pixels
     return np.asarray(Image.fromarray(pixels).resize(new, Image.Resampling.LANCZOS))
+
+
+def resize_float(pixels: np.ndarray, size: tuple[int, int],
+                 method: Image.Resampling = Image.Resampling.BICUBIC) -> np.ndarray:
+    """Resizes float pixels (H x W, or H x W x C a channel at a time) to (width, height) without
+    rounding to uint8; float32 out."""
+    if pixels.ndim == 3:
+        return np.stack([resize_float(pixels[..., c], size, method) for c in range(pixels.shape[2])], axis=-1)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels, np.float32), "F").resize(size, method))
 
 
 def find_images(folder: Path | str) -> list[Path]:

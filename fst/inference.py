@@ -17,7 +17,7 @@ from PIL import Image
 from fst import images, strokes, styles, tiling
 from fst.errors import FstError
 from fst.files import write_atomic
-from fst.options import StylizeOptions
+from fst.options import OutputOptions, StylizeOptions
 from fst.runners import Runner, as_runner
 from fst.strokes import stroke_scale_for
 
@@ -83,8 +83,8 @@ def stylize(
     options = StylizeOptions.of(kwargs, "stylize", options)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
-        fmt = images.format_named(format) if format else images.format_of(data)
-        images.check_quality(quality)
+        output = OutputOptions(format=format, quality=quality)
+        fmt = images.format_named(output.format) if output.format else images.format_of(data)
         rgb, alpha = images.load_image(data, name=name or "<bytes>")
         out, alpha = stylize_pixels(rgb, alpha, as_runner(style), options)
         return images.encode(out, fmt, alpha, quality)
@@ -135,7 +135,7 @@ def run(
     options = StylizeOptions.of(kwargs, "run", options)
     is_path = isinstance(src, (str, os.PathLike))
     fmt = images.check_destination(dst, src if is_path else None, overwrite)
-    images.check_quality(quality)
+    quality = OutputOptions(quality=quality).quality  # checked before any work
     runner = as_runner(style)
     rgb, alpha = images.as_pixels(src, what=str(src) if is_path else "src")
     out, alpha = stylize_pixels(rgb, alpha, runner, options)

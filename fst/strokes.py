@@ -42,11 +42,6 @@ def stroke_scale_for(height: int, width: int, stroke_scale: float | str, runner=
     return max(1.0, min(height, width) / reference)
 
 
-def _resize(plane: np.ndarray, size: tuple[int, int], method: Image.Resampling) -> np.ndarray:
-    """One float32 plane resized to (width, height)."""
-    return np.asarray(Image.fromarray(np.ascontiguousarray(plane, np.float32), "F").resize(size, method))
-
-
 def upsample_guided(small: np.ndarray, small_guide: np.ndarray, guide: np.ndarray) -> np.ndarray:
     """``small`` (h x w x C) brought up to ``guide``'s size (H x W): bicubic, corrected where the guide
     has edges by joint bilateral upsampling. The correction is the bilateral average of each pixel's four
@@ -66,8 +61,8 @@ def upsample_guided(small: np.ndarray, small_guide: np.ndarray, guide: np.ndarra
     small_guide = small_guide * unit
     planes = [np.ascontiguousarray(small[..., c], np.float32) for c in range(small.shape[2])]
     size = (width, height)
-    out = np.stack([_resize(p, size, Image.Resampling.BICUBIC) - _resize(p, size, Image.Resampling.BILINEAR)
-                    for p in planes], axis=-1)
+    out = images.resize_float(small, size, Image.Resampling.BICUBIC)
+    out -= images.resize_float(small, size, Image.Resampling.BILINEAR)
     for top in range(0, height, _STRIP):  # a strip of rows at a time, so the passes stay in cache
         band = slice(top, top + _STRIP)
         here = guide[band] * unit
@@ -100,8 +95,8 @@ def at_stroke_scale(forward: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray
     small_size = (max(1, round(width / scale)), max(1, round(height / scale)))
     painted = forward(np.asarray(Image.fromarray(rgb).resize(small_size, Image.Resampling.LANCZOS)))
     luma = images.luma(rgb)
-    small_luma = _resize(luma, small_size, Image.Resampling.LANCZOS)
-    detail = luma - _resize(small_luma, (width, height), Image.Resampling.BICUBIC)
+    small_luma = images.resize_float(luma, small_size, Image.Resampling.LANCZOS)
+    detail = luma - images.resize_float(small_luma, (width, height))
     square = np.square(detail)
     edges = detail * square / (square + DETAIL_THRESHOLD**2)
     return upsample_guided(painted.astype(np.float32), small_luma, luma) + edges[..., None]

@@ -3,7 +3,8 @@
     python3 scripts/device_train.py .bundle --styles the_scream udnie --budget 480
 
 Run from the repository root, with the folder ``scripts/device_bundle.py`` wrote. It extracts the
-bundle's wheels into a temporary site folder, then, under one budget of wall time:
+bundle's wheels into a temporary site folder and starts again with it on PYTHONPATH, then, under one
+budget of wall time:
 
 1. probes throughput (``--probe`` seconds in all; 0 skips): training images/s at 256 px for each
    --probe-batches in bfloat16 and float32, and inference frames/s on 1920x1080 frames;
@@ -47,15 +48,25 @@ def say(message: str, out: Path | None = None) -> None:
             log.write(line + "\n")
 
 
-def install_wheels(wheels: Path, site: Path) -> list[str]:
-    """Extracts each wheel (a zip of the installed files) into site, which goes first on sys.path."""
-    names = []
+def install_wheels(wheels: Path, site: Path) -> None:
+    """Extracts each wheel (a zip of the installed files) into site."""
     for wheel in sorted(wheels.glob("*.whl")):
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(site)
-        names.append(wheel.name)
-    sys.path.insert(0, str(site))
-    return names
+
+
+def restart_with_wheels(args: argparse.Namespace) -> Path:
+    """On the first start, installs the bundle's wheels into a temporary site folder and starts this
+    script again with the checkout and that folder first on PYTHONPATH (before the machine's own
+    packages); returns the work folder in the restarted process."""
+    if "FST_DEVICE_WORK" in os.environ:
+        return Path(os.environ["FST_DEVICE_WORK"])
+    work = Path(tempfile.mkdtemp(prefix="fst-device-"))
+    install_wheels(args.bundle / "wheels", work / "site")
+    os.environ["FST_DEVICE_WORK"] = str(work)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(work / "site"),
+                                                             os.environ.get("PYTHONPATH")]))
+    os.execv(sys.executable, [sys.executable, __file__, *sys.argv[1:]])
 
 
 def parse_args() -> argparse.Namespace:
@@ -88,12 +99,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="fst-device-"))
-    wheels = install_wheels(args.bundle / "wheels", work / "site")
+    work = restart_with_wheels(args)
+    wheels = sorted(p.name for p in (args.bundle / "wheels").glob("*.whl"))
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ["FST_VGG19_WEIGHTS"] = str((args.bundle / "vgg19.h5").resolve())
     os.environ["FST_STYLES_DIR"] = str(work / "styles")
-    sys.path.insert(0, str(REPO))
 
     try:
         import keras

@@ -97,14 +97,10 @@ def detail_figure(style: str, rgb: np.ndarray, out: Path, scale: float = 4.0) ->
                                                    Image.Resampling.LANCZOS))
     painted = stylize(small, runner, stroke_scale=1)
 
-    def bicubic(pixels: np.ndarray) -> np.ndarray:
-        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32), "F")
-                                    .resize((width, height), Image.Resampling.BICUBIC)) for c in range(3)], -1)
-
-    luma = images.luma(rgb)
-    detail = luma - bicubic(images.luma(small)[..., None].repeat(3, -1))[..., 0]
-    columns = {"photo": rgb, f"painted at 1/{scale:g}, upsampled": images.to_uint8(bicubic(painted)),
-               "+ all luminance detail (before)": images.to_uint8(bicubic(painted) + detail[..., None]),
+    upsampled = images.resize_float(painted, (width, height))
+    detail = images.luma(rgb) - images.resize_float(images.luma(small), (width, height))
+    columns = {"photo": rgb, f"painted at 1/{scale:g}, upsampled": images.to_uint8(upsampled),
+               "+ all luminance detail (before)": images.to_uint8(upsampled + detail[..., None]),
                "guided upsampling + edges (now)": strokes.at_stroke_scale(lambda _: painted, rgb, scale)}
     label, cell = 24, CELL
     sheet = Image.new("RGB", (cell * len(columns), label + cell * 2), "white")

@@ -73,3 +73,11 @@ def test_scripts_import_no_private_names():
                     and not node.attr.startswith("__"):
                 assert node.value.id not in {"fst", "tiling", "images", "styles", "inference", "network", "export",
                                              "strokes", "train", "gatys"}, f"{path.name}: {node.value.id}.{node.attr}"
+
+
+def test_scripts_leave_the_import_path_alone():
+    """Scripts import fst as installed; none edits sys.path (device_train.py restarts with PYTHONPATH)."""
+    for path in sorted((REPO / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name):
+                assert node.value.id != "sys", f"{path.name} uses sys.path"

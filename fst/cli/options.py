@@ -16,15 +16,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def flags(p: argparse.ArgumentParser, options_class: type, skip: tuple[str, ...] = ()) -> None:
-    """One --flag per field of ``fst.options.StylizeOptions`` or ``OutputOptions``, with its default
-    and help from the field; the values are checked when the options are made from ``args``."""
+def flags(p: argparse.ArgumentParser, options_class: type) -> None:
+    """One --flag per field of an options class of ``fst.options`` (``StylizeOptions``, ``OutputOptions``,
+    ``VideoOptions``), with its default and help from the field; the values are checked when the options
+    are made from ``args``."""
     import dataclasses
     from numbers import Integral, Real
 
     for f in dataclasses.fields(options_class):
-        if f.name in skip:
-            continue
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
         if meta["kind"] is bool:
             p.add_argument(flag, action="store_true", default=f.default, help=meta["help"])
