@@ -126,3 +126,26 @@ def test_progress_of_tiles_only_on_a_terminal(tiny_style, monkeypatch, stream, s
     image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     assert fst.stylize(image, tiny_style, tile_size=64).shape == image.shape
     assert ("tiles" in err.getvalue()) == shown, err.getvalue()
+
+
+def test_mirrored_padding_and_runners_that_pad_themselves():
+    """The margin mirrors as numpy's reflect (a side of one pixel repeats); a runner whose model pads itself
+    (an export) is given the frames as they are."""
+    from fst.runners.base import mirror_indices
+
+    for n in (2, 3, 7, 40):
+        assert (mirror_indices(n, 33, 19) == np.pad(np.arange(n), (33, 19), mode="reflect")).all()
+    assert (mirror_indices(1, 16, 17) == 0).all()
+    frames = np.random.default_rng(0).uniform(0, 255, (2, 7, 5, 3)).astype(np.float32)
+    seen = []
+
+    class Exported:
+        pads_itself = True
+
+        def __call__(self, batch):
+            seen.append(batch.shape)
+            return batch
+
+    assert (tiling.run_frames(Exported(), frames) == frames).all() and seen == [(2, 7, 5, 3)]
+    padded, (rows, cols) = tiling.pad(frames)
+    assert padded.shape == (2, 40, 40, 3) and (padded[:, rows, cols] == frames).all()

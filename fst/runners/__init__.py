@@ -1,9 +1,9 @@
 """Runners: what runs a style's network on a batch of pixels.
 
 Tiling, colour options and file formats live in ``fst.tiling`` and ``fst.inference``; a runner only
-maps a batch of frames, padded to the network's grid (``base.pad``), to stylized frames, so that an
-exported model (ONNX, OpenVINO; ``export.py`` writes them) can stand in for the Keras one without
-touching any of them.
+maps a batch of frames, padded to the network's grid (``base.pad``; an exported model pads itself and
+takes any size), to stylized frames, so that an exported model (ONNX, OpenVINO; ``export.py`` writes
+them) can stand in for the Keras one without touching any of them.
 """
 
 from __future__ import annotations

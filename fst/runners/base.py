@@ -21,7 +21,8 @@ MIN_SIDE = 16
 class Runner(Protocol):
     """Maps (N, H, W, 3) float32 pixels in 0..255 to stylized float32 pixels of the same shape.
 
-    H and W are multiples of 4 and at least 16 (``pad`` brings every image to that grid).
+    H and W are multiples of 4 and at least 16 (``pad`` brings every image to that grid), unless the
+    runner has a true ``pads_itself`` attribute (``pads_itself``): then any H and W.
     """
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
@@ -43,15 +44,34 @@ def pad_amounts(n: int, margin: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def mirror_indices(n: int, before: int, after: int) -> np.ndarray:
+    """Which of n pixels each padded position shows: the side mirrored about its end pixels (as
+    ``numpy.pad``'s ``reflect``, repeated for pads longer than the side), or the one pixel of a side of 1.
+    Exported graphs compute the same indices (``fst.runners.onnx_graph``)."""
+    period = max(2 * (n - 1), 1)
+    steps = np.arange(-before, n + after) % period
+    return np.minimum(steps, period - steps)
+
+
 def pad(pixels: np.ndarray, margin: int = MARGIN, mode: str = "reflect") -> tuple[np.ndarray, tuple[slice, slice]]:
     """Pads an image (H, W, 3) or frames (N, H, W, 3) by ``margin`` and up to a multiple of 4 (at
-    least 16) on each side, symmetrically; mirrored, or as ``numpy.pad``'s other ``mode``.
+    least 16) on each side, symmetrically; mirrored (``mirror_indices``), or as ``numpy.pad``'s other
+    ``mode``.
 
     Returns the padded pixels and the slices that crop them back, so that
     output pixels stay aligned with input pixels.
     """
     h, w = pixels.shape[-3:-1]
     (top, bottom), (left, right) = pad_amounts(h, margin), pad_amounts(w, margin)
-    mode = mode if min(h, w) > 1 else "edge"
-    widths = [(0, 0)] * (pixels.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
-    return np.pad(pixels, widths, mode=mode), (slice(top, top + h), slice(left, left + w))
+    if mode == "reflect":
+        padded = pixels.take(mirror_indices(h, top, bottom), axis=-3).take(mirror_indices(w, left, right), axis=-2)
+    else:
+        widths = [(0, 0)] * (pixels.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
+        padded = np.pad(pixels, widths, mode=mode)
+    return padded, (slice(top, top + h), slice(left, left + w))
+
+
+def pads_itself(runner: Runner) -> bool:
+    """Whether a runner's model adds the margin and the grid padding itself, and crops back (an export
+    from ``fst export``): it then takes frames of any size, and nothing pads them before."""
+    return bool(getattr(runner, "pads_itself", False))

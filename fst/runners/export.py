@@ -1,11 +1,13 @@
 """Export a style's network for other runtimes: ONNX, OpenVINO IR, LiteRT (.tflite), SavedModel.
 
-Every artefact takes and returns what ``fst.stylize``'s network sees: NHWC float32 RGB pixels in
-0..255, of any batch, height and width (height and width multiples of 4, at least 16; pad with
-``fst.tiling.pad``), and returns stylized pixels of the same shape, in 0..255. The input is called
-``image`` and, in ONNX, the output ``stylized``. The style's credits and network options go into
-the artefact's metadata: ONNX ``metadata_props``, OpenVINO ``rt_info`` under ``fst``, a LiteRT
-metadata entry ``fst`` (JSON), and ``assets.extra/fst.json`` in a SavedModel.
+Every artefact stands on its own: it takes NHWC float32 RGB pixels in 0..255 of any batch, height
+and width, adds the mirrored margin and the padding to the network's grid itself, and returns the
+stylized pixels of the same shape, in 0..255, as ``fst.stylize`` paints them. The input is called
+``image`` and, in ONNX, the output ``stylized``. The ONNX graph (which OpenVINO reads too) is
+written directly in ONNX's operators (``onnx_graph``); LiteRT and the SavedModel are Keras' exports
+of the portable network. The style's credits and network options go into the artefact's metadata:
+ONNX ``metadata_props``, OpenVINO ``rt_info`` under ``fst``, a LiteRT metadata entry ``fst`` (JSON),
+and ``assets.extra/fst.json`` in a SavedModel.
 
 ``precision="int8"`` (ONNX and OpenVINO) quantizes the residual blocks' convolutions (three quarters
 of the network's multiply-adds) after training with ONNX Runtime's static quantization (int8 weights
@@ -13,8 +15,8 @@ per channel, uint8 activations), calibrated on a few photos; OpenVINO reads the 
 and runs it in int8 too. The other six convolutions stay float32: quantized as well, they cost 7 to 9
 dB of PSNR against float32 (about 27 dB instead of 35 on starry_night at 512 px).
 
-The export itself needs TensorFlow (Keras' ``Model.export``); running the ONNX or OpenVINO file
-needs only its runtime.
+The export needs Keras to read the weights (and TensorFlow for LiteRT and the SavedModel); running
+the ONNX or OpenVINO file needs only its runtime.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "saved_mode
 PRECISIONS = ("float32", "int8")
 #: What each format needs beyond fst itself, and the extra that installs it.
 _NEEDS = {
-    "onnx": (("tf2onnx", "onnx"), "onnx"),
-    "openvino": (("tf2onnx", "onnx", "openvino"), "openvino"),
+    "onnx": (("onnx",), "onnx"),
+    "openvino": (("onnx", "openvino"), "openvino"),
     "litert": ((), None),
     "saved_model": ((), None),
 }
@@ -44,7 +46,12 @@ _INT8_NEEDS = ("onnxruntime",)
 #: Photos are shrunk to this size for calibration, and this many are used at most.
 CALIBRATION_SIZE = 256
 CALIBRATION_PHOTOS = 16
-PIXELS = "NHWC float32 RGB 0..255 in (H, W multiples of 4, >= 16), same shape 0..255 out"
+PIXELS = "NHWC float32 RGB 0..255 in, any H and W (margin and grid padding added inside), same shape 0..255 out"
+#: How fst writes exported graphs: 2 since they pad themselves and use fused instance norms (the cache
+#: makes new exports when it changes).
+GRAPH = 2
+#: ``fst.padding`` in the metadata: the graph pads and crops itself (exports before it had no such key).
+PADDING = "inside"
 
 
 def require(modules: tuple[str, ...], extra: str | None, what: str) -> None:
@@ -68,6 +75,7 @@ def metadata(style: styles.Style, precision: str = "float32") -> dict[str, str]:
         "fst.network": json.dumps(style.network_options, sort_keys=True),
         "fst.precision": precision,
         "fst.pixels": PIXELS,
+        "fst.padding": PADDING,
     }
 
 
@@ -89,6 +97,37 @@ def portable_model(style: styles.Style):
     return model
 
 
+def self_contained_model(style: styles.Style):
+    """The portable network between the margin and grid padding of ``fst.runners.base.pad`` and the
+    crop back, in ``keras.ops``: the model LiteRT and the SavedModel export, which takes any size."""
+    import keras
+    from keras import ops
+
+    from fst.runners.base import MARGIN, MIN_SIDE
+
+    def mirror(x, axis: int):
+        n = ops.shape(x)[axis]
+        side = ops.maximum((n + 2 * MARGIN + 3) // 4 * 4, MIN_SIDE)
+        before = (side - n) // 2
+        period = ops.maximum(2 * (n - 1), 1)
+        steps = ops.mod(ops.arange(-before, side - before), period)
+        return ops.take(x, ops.minimum(steps, period - steps), axis=axis), before, n
+
+    class Padded(keras.layers.Layer):
+        def __init__(self, network, **kwargs):
+            super().__init__(**kwargs)
+            self.network = network
+
+        def call(self, x):
+            x, top, height = mirror(x, 1)
+            x, left, width = mirror(x, 2)
+            y = self.network(x)
+            return ops.slice(y, [0, top, left, 0], [ops.shape(y)[0], height, width, 3])
+
+    image = keras.Input((None, None, 3), name="image")
+    return keras.Model(image, Padded(portable_model(style), name="padded")(image), name=style.name)
+
+
 def _signature():
     import keras
 
@@ -96,64 +135,46 @@ def _signature():
 
 
 def _quiet_export(model, path: str, format: str) -> None:
-    """Keras' ``Model.export`` without its converters' chatter (tf2onnx logs at INFO level, and Keras'
-    tf2onnx patch warns about ``np.object``)."""
-    import logging
+    """Keras' ``Model.export`` without its converter's chatter (TensorFlow's deprecation warnings)."""
     import warnings
 
-    level = logging.getLogger("tf2onnx").level
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            model.export(path, format=format, verbose=False, input_signature=_signature())
-    finally:
-        logging.getLogger("tf2onnx").setLevel(level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(path, format=format, verbose=False, input_signature=_signature())
 
 
 def onnx_model(style: styles.Style, precision: str = "float32", calibration: list[Path] | None = None):
     """The style as an ``onnx.ModelProto`` named ``image`` -> ``stylized``, with the metadata."""
     import onnx
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        _quiet_export(portable_model(style), path, "onnx")
-        model = onnx.load(path)
-        _rename_output(model, "stylized")
-        if precision == "int8":
+    from fst.runners.onnx_graph import network_graph
+
+    model = network_graph(styles.load_model(style), metadata(style, precision))
+    if precision == "int8":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.onnx")
             onnx.save(model, path)
             model = _quantize(path, os.path.join(tmp, "int8.onnx"), calibration or [])
-    del model.metadata_props[:]
-    for key, value in metadata(style, precision).items():
-        model.metadata_props.add(key=key, value=value)
-    model.producer_name = "fst"
+        del model.metadata_props[:]
+        for key, value in metadata(style, precision).items():
+            model.metadata_props.add(key=key, value=value)
     return model
 
 
-def _rename_output(model, name: str) -> None:
-    """Renames the graph's single output (tf2onnx calls it ``Identity:0``)."""
-    old = model.graph.output[0].name
-    for node in model.graph.node:
-        node.output[:] = [name if o == old else o for o in node.output]
-    model.graph.output[0].name = name
-
-
 class _Calibration:
-    """ONNX Runtime's calibration reader: one photo at a time, shrunk and padded to the network's grid."""
+    """ONNX Runtime's calibration reader: one photo at a time, shrunk (the graph pads it itself)."""
 
     def __init__(self, photos: list[Path]):
         self.photos = iter(photos)
 
     def get_next(self):
         from fst import images
-        from fst.runners.base import pad
 
         photo = next(self.photos, None)
         if photo is None:
             return None
         rgb, _ = images.load_image(photo)
-        padded, _ = pad(images.resize_long_side(rgb, CALIBRATION_SIZE))
-        return {"image": padded[None].astype("float32")}
+        return {"image": images.resize_long_side(rgb, CALIBRATION_SIZE)[None].astype("float32")}
 
 
 def _quantize(src: str, dst: str, photos: list[Path]):
@@ -165,7 +186,7 @@ def _quantize(src: str, dst: str, photos: list[Path]):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     convolutions = [node.name for node in onnx.load(src).graph.node if node.op_type == "Conv"]
-    residual = [name for name in convolutions if "residual" in name]  # the Keras layer names survive in ONNX
+    residual = [name for name in convolutions if "residual" in name]  # onnx_graph names nodes after the Keras layers
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice to pre-process goes to the root logger on every call
@@ -220,7 +241,7 @@ def _write_litert(style: styles.Style, dst: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.tflite")
-        _quiet_export(portable_model(style), path, "litert")
+        _quiet_export(self_contained_model(style), path, "litert")
         model = flatbuffer_utils.read_model(path)
     buffer = schema.BufferT()
     buffer.data = list(json.dumps(metadata(style)).encode("utf-8"))
@@ -236,7 +257,7 @@ def _write_saved_model(style: styles.Style, dst: Path) -> None:
     try:
         with atomic_folder(dst) as tmp:
             os.rmdir(tmp)  # Keras' export makes the folder itself
-            _quiet_export(portable_model(style), str(tmp), "tf_saved_model")
+            _quiet_export(self_contained_model(style), str(tmp), "tf_saved_model")
             (tmp / "assets.extra").mkdir(exist_ok=True)
             (tmp / "assets.extra" / "fst.json").write_text(json.dumps(metadata(style), indent=1), encoding="utf-8")
     except OSError as exc:
@@ -295,11 +316,11 @@ def cache_dir() -> Path:
 
 
 def cached(style: str | os.PathLike | styles.Style, format: str) -> Path:
-    """The style's float32 export for format, made once and reused while the weights file is unchanged
-    (the file name carries a hash of its bytes)."""
+    """The style's float32 export for format, made once and reused while the weights file and the way
+    fst writes graphs are unchanged (the file name carries a hash of its bytes and ``GRAPH``)."""
     resolved = styles.get_style(style)
     digest = hashlib.sha256(resolved.weights.read_bytes()).hexdigest()[:12]
-    path = cache_dir() / f"{resolved.name}-{digest}{FORMATS[format]}"
+    path = cache_dir() / f"{resolved.name}-{digest}-g{GRAPH}{FORMATS[format]}"
     if not path.is_file():
         export(resolved, path, format)
     return path

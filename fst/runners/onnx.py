@@ -11,7 +11,7 @@ from fst.errors import FstError, install_hint
 
 
 class OnnxRunner:
-    """Runs an exported network (NHWC float32 0..255 in and out) on ONNX Runtime's CPU provider.
+    """Runs an exported network (NHWC float32 0..255 in and out, any size) on ONNX Runtime's CPU provider.
 
     The session is made on the first call, so that a command checks its input and output first.
     """
@@ -41,6 +41,11 @@ class OnnxRunner:
     def metadata(self) -> dict[str, str]:
         """The artefact's metadata (credits, network options), as written by ``fst export``."""
         return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
+    def pads_itself(self) -> bool:
+        """Whether the graph adds the margin and grid padding itself (exports since fst wrote ``fst.padding``)."""
+        return self.metadata.get("fst.padding") == "inside"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         name = self.session.get_inputs()[0].name

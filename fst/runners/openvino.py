@@ -11,7 +11,7 @@ from fst.errors import FstError, install_hint
 
 
 class OpenVinoRunner:
-    """Runs an exported network (NHWC float32 0..255 in and out) on OpenVINO's CPU plugin.
+    """Runs an exported network (NHWC float32 0..255 in and out, any size) on OpenVINO's CPU plugin.
 
     ``hint`` is OpenVINO's inference precision hint (``"f32"``, ``"bf16"``, ``"f16"``). It is f32 by
     default: left to itself the CPU plugin computes in bf16 on CPUs with AVX512-BF16 or AMX, up to 7 grey
@@ -68,6 +68,11 @@ class OpenVinoRunner:
         if "fst" not in info.keys():
             return {}
         return {f"fst.{key}": value.astype(str) for key, value in info["fst"].items()}
+
+    @property
+    def pads_itself(self) -> bool:
+        """Whether the graph adds the margin and grid padding itself (exports since fst wrote ``fst.padding``)."""
+        return self.metadata.get("fst.padding") == "inside"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.compiled(batch.shape)(batch.astype(np.float32, copy=False))[0]
