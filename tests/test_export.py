@@ -141,6 +141,24 @@ def test_openvino_computes_in_float32_on_every_cpu(openvino_file):
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
 
 
+def test_bf16_is_a_named_choice_for_openvino(style, tmp_path):
+    """A bf16 export is the float32 graph marked so that its runner asks OpenVINO for bfloat16: close to
+    float32 where the CPU has BF16 instructions, and float32's own picture where it has not."""
+    import openvino as ov
+
+    path = export.export(style, tmp_path / "painted.bf16.xml", "openvino", "bf16")
+    runner = open_runner(path)
+    assert runner.metadata["fst.precision"] == "bf16" and runner.hint == "bf16"
+    batch = batches()[0]
+    out, reference = runner(batch), keras_output(style, batch)
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert images.psnr(out, reference) > 30
+    else:
+        assert np.abs(out - reference).max() < 0.05
+    with pytest.raises(FstError, match=r"^bf16 export is for openvino "):
+        export.export(style, tmp_path / "painted.bf16.onnx", "onnx", "bf16")
+
+
 def test_export_command_prints_only_its_result(style, tmp_path):
     """`fst export` printed seven TensorFlow and CUDA start-up lines on success."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
@@ -202,13 +220,18 @@ sys.exit(code)
 """
 
 
-@pytest.mark.parametrize("which", ["onnx", "openvino"])
-def test_exported_model_runs_without_tensorflow(which, style, onnx_file, openvino_file, val_photo, tmp_path):
-    """`fst run model.onnx` (or .xml) with TensorFlow, Keras and JAX made unimportable: same picture as Keras."""
-    model = onnx_file if which == "onnx" else openvino_file
+@pytest.mark.parametrize("which", ["onnx", "openvino", "cached"])
+def test_exported_model_runs_without_tensorflow(which, style, onnx_file, openvino_file, cache, val_photo, tmp_path):
+    """`fst run model.onnx` (or .xml), or `fst run STYLE --runtime onnx` once its export is cached, with
+    TensorFlow, Keras and JAX made unimportable: same picture as Keras."""
+    if which == "cached":
+        export.cached(style, "onnx")
+        model, runtime = style.weights, ["--runtime", "onnx"]
+    else:
+        model, runtime = (onnx_file if which == "onnx" else openvino_file), []
     out = tmp_path / "out.png"
     done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, "run", str(model), str(val_photo), str(out),
-                           "--max-size", "100"], capture_output=True, text=True)
+                           "--max-size", "100", *runtime], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-800:]
     assert done.stdout.splitlines()[-1] == "[]" and done.stderr == ""
     expected = stylize(np.asarray(Image.open(val_photo).convert("RGB")), style, max_size=100)

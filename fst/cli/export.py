@@ -14,7 +14,8 @@ EXAMPLES = """examples:
   fst export great_wave --format openvino --precision int8 --calibration photos/
   fst run starry_night.onnx photo.jpg out.jpg      # runs on ONNX Runtime, without TensorFlow
 
-The model takes and returns NHWC float32 RGB pixels in 0..255 (H and W multiples of 4, >= 16).
+The model takes NHWC float32 RGB pixels in 0..255 of any size and returns the stylized ones, same shape
+(it adds the mirrored margin and the padding to the network's grid itself, as fst does).
 """
 
 
@@ -28,7 +29,8 @@ def add_parser(sub) -> None:
                                           "NAME.tflite or NAME_saved_model in the current folder")
     p.add_argument("--format", default="onnx", help="onnx (default), openvino, litert or saved_model")
     p.add_argument("--precision", default="float32",
-                   help="float32 (default) or int8 (onnx and openvino; needs --calibration)")
+                   help="float32 (default); bf16 (openvino: bfloat16 on CPUs with AVX512-BF16 or AMX, float32 "
+                        "elsewhere); or int8 (onnx and openvino; needs --calibration)")
     p.add_argument("--calibration", metavar="FOLDER", help="photos whose activations set the int8 ranges "
                                                            "(up to 16 are used)")
     p.set_defaults(func=command)

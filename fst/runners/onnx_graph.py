@@ -78,6 +78,37 @@ def _conv(g: _Graph, x: str, layer, name: str) -> str:
                 name, kernel_shape=list(kernel.shape[:2]), strides=list(conv.strides))
 
 
+def block_kernel(kernel: np.ndarray, block: int = 4) -> np.ndarray:
+    """A stride-1 convolution's kernel (kh, kw, cin, cout) as the kernel of the same convolution on
+    ``block`` x ``block`` pixel blocks (``fst.network.BlockConv2D``): (taps, taps, block²·cin, block²·cout),
+    input channels in SpaceToDepth's order and output channels in DepthToSpace's (DCR)."""
+    b, (kh, kw, cin, cout) = block, kernel.shape
+    taps_h, taps_w = -(-(kh + b - 1) // b), -(-(kw + b - 1) // b)
+    padded = np.pad(kernel, [(b - 1, b * taps_h - kh), (b - 1, b * taps_w - kw), (0, 0), (0, 0)])
+    q, s, r = np.meshgrid(np.arange(taps_h), np.arange(b), np.arange(b), indexing="ij")
+    rows = b * q + s - r + b - 1
+    q, s, r = np.meshgrid(np.arange(taps_w), np.arange(b), np.arange(b), indexing="ij")
+    cols = b * q + s - r + b - 1
+    w = padded[rows][:, :, :, cols]  # qh sh rh qw sw rw c o
+    return w.transpose(0, 3, 1, 4, 6, 2, 5, 7).reshape(taps_h, taps_w, b * b * cin, b * b * cout)
+
+
+def _output_conv(g: _Graph, x: str, layer, name: str, block: int = 4) -> str:
+    """The 9x9 convolution to 3 channels, run as a 3x3 one on 4x4 pixel blocks: with 3 output channels
+    the plain convolution ran at a fifth of the speed of the others (343 ms of 1,580 at 512 px on ONNX
+    Runtime, for 5% of the multiply-adds)."""
+    pad, conv = layer.layers
+    kernel, bias = _weights(conv)
+    p = pad.padding
+    x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
+             mode="reflect")
+    x = g.op("SpaceToDepth", [x], f"{name}/blocks", blocksize=block)
+    w = block_kernel(kernel, block)
+    x = g.op("Conv", [x, g.const(f"{name}/kernel", w.transpose(3, 2, 0, 1)),
+                      g.const(f"{name}/bias", np.tile(bias, block * block))], name, kernel_shape=list(w.shape[:2]))
+    return g.op("DepthToSpace", [x], f"{name}/pixels", blocksize=block, mode="DCR")
+
+
 def _norm(g: _Graph, x: str, layer, name: str) -> str:
     gamma, beta = _weights(layer)
     return g.op("InstanceNormalization", [x, g.const(f"{name}/gamma", gamma), g.const(f"{name}/beta", beta)], name,
@@ -127,7 +158,7 @@ def network_graph(model, metadata: dict[str, str]):
         x = g.op("Add", [x, y], f"{name}/add")
     for up, norm in (("up1", "norm4"), ("up2", "norm5")):
         x = g.op("Relu", [_norm(g, _upsample(g, x, layers[up], up), layers[norm], norm)], f"{norm}/relu")
-    x = g.op("Tanh", [_conv(g, x, layers["conv_out"], "conv_out")], "pixels/tanh")
+    x = g.op("Tanh", [_output_conv(g, x, layers["conv_out"], "conv_out")], "pixels/tanh")
     x = g.op("Add", [g.op("Mul", [x, g.const("pixels/scale", np.float32(150.0))], "pixels/scaled"),
                      g.const("pixels/middle", np.float32(127.5))], "pixels/shifted")
     x = g.op("Clip", [x, g.const("pixels/low", np.float32(0.0)), g.const("pixels/high", np.float32(255.0))],
