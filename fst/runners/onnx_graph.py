@@ -65,15 +65,12 @@ def _mirror(g: _Graph, x: str, axis: int) -> tuple[str, str, str]:
 
 
 def _conv(g: _Graph, x: str, layer, name: str) -> str:
-    """Reflection padding and a convolution (``fst.network.conv``), or a plain convolution layer."""
-    sub = getattr(layer, "layers", [layer])
-    padding = sub[0].padding if len(sub) == 2 else 0
-    conv = sub[-1]
+    """Reflection padding and a convolution: ``fst.network.conv``."""
+    pad, conv = layer.layers
     kernel, bias = _weights(conv)
-    if padding:
-        p = padding
-        x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
-                 mode="reflect")
+    p = pad.padding
+    x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
+             mode="reflect")
     return g.op("Conv", [x, g.const(f"{name}/kernel", kernel.transpose(3, 2, 0, 1)), g.const(f"{name}/bias", bias)],
                 name, kernel_shape=list(kernel.shape[:2]), strides=list(conv.strides))
 

@@ -16,9 +16,9 @@ class OpenVinoRunner:
     ``hint`` is OpenVINO's inference precision hint (``"f32"``, ``"bf16"``, ``"f16"``). By default it is
     bf16 for a file exported with ``precision="bf16"`` and f32 otherwise: left to itself the CPU plugin
     computes in bf16 on CPUs with AVX512-BF16 or AMX, up to 7 grey levels from Keras, and on others in
-    f32, so the same file gave different pictures. The model
-    is compiled for each input shape it meets (the last few are kept): compiled for a fixed shape,
-    OpenVINO's CPU plugin runs this network about twice as fast as compiled for any shape.
+    f32, so the same file gave different pictures. The model is compiled for each input shape it meets
+    (the last few are kept): compiled for a fixed shape, OpenVINO's CPU plugin runs this network about
+    twice as fast as compiled for any shape.
     """
 
     #: Compiled shapes kept: a folder of photos of a few sizes, or a video, reuses them.
