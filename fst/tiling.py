@@ -9,6 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from fst import images
 from fst.runners import base
 from fst.runners.base import Runner, SharesStatistics
 
@@ -56,9 +57,7 @@ def thumbnail(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
     h, w = pixels.shape[:2]
     scale = min(1.0, math.sqrt(max_pixels / (h * w)))
     size = (max(base.MIN_SIDE, int(w * scale) // 4 * 4), max(base.MIN_SIDE, int(h * scale) // 4 * 4))
-    channels = [Image.fromarray(np.ascontiguousarray(pixels[..., c], np.float32), "F").resize(size, Image.Resampling.BOX)
-                for c in range(3)]
-    return np.stack([np.asarray(c) for c in channels], axis=-1)
+    return images.resize_float(pixels, size, Image.Resampling.BOX)
 
 
 def run_tiled(runner: Runner, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarray:

@@ -71,6 +71,11 @@ def pad(pixels: np.ndarray, margin: int = MARGIN, mode: str = "reflect") -> tupl
     return padded, (slice(top, top + h), slice(left, left + w))
 
 
+#: The metadata entry by which an exported graph says it adds the margin and grid padding itself
+#: (``fst export`` writes it; exports before had none).
+PADDING_KEY, PADDED_INSIDE = "fst.padding", "inside"
+
+
 def pads_itself(runner: Runner) -> bool:
     """Whether a runner's model adds the margin and the grid padding itself, and crops back (an export
     from ``fst export``): it then takes frames of any size, and nothing pads them before."""

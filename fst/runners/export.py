@@ -34,6 +34,7 @@ from pathlib import Path
 from fst import styles
 from fst.errors import FstError, install_hint
 from fst.files import atomic_folder, atomic_path, write_atomic
+from fst.runners.base import PADDED_INSIDE, PADDING_KEY
 
 #: Format -> file suffix of the artefact (a SavedModel is a folder).
 FORMATS = {"onnx": ".onnx", "openvino": ".xml", "litert": ".tflite", "saved_model": ""}
@@ -53,8 +54,6 @@ PIXELS = "NHWC float32 RGB 0..255 in, any H and W (margin and grid padding added
 #: How fst writes exported graphs: 2 since they pad themselves and use fused instance norms (the cache
 #: makes new exports when it changes).
 GRAPH = 2
-#: ``fst.padding`` in the metadata: the graph pads and crops itself (exports before it had no such key).
-PADDING = "inside"
 
 
 def require(modules: tuple[str, ...], extra: str | None, what: str) -> None:
@@ -78,7 +77,7 @@ def metadata(style: styles.Style, precision: str = "float32") -> dict[str, str]:
         "fst.network": json.dumps(style.network_options, sort_keys=True),
         "fst.precision": precision,
         "fst.pixels": PIXELS,
-        "fst.padding": PADDING,
+        PADDING_KEY: PADDED_INSIDE,
     }
 
 

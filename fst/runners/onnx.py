@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fst.errors import FstError, install_hint
+from fst.runners.base import PADDED_INSIDE, PADDING_KEY
 
 
 class OnnxRunner:
@@ -44,8 +45,8 @@ class OnnxRunner:
 
     @property
     def pads_itself(self) -> bool:
-        """Whether the graph adds the margin and grid padding itself (exports since fst wrote ``fst.padding``)."""
-        return self.metadata.get("fst.padding") == "inside"
+        """Whether the graph adds the margin and grid padding itself (``base.PADDING_KEY`` in its metadata)."""
+        return self.metadata.get(PADDING_KEY) == PADDED_INSIDE
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         name = self.session.get_inputs()[0].name

@@ -64,13 +64,17 @@ def _mirror(g: _Graph, x: str, axis: int) -> tuple[str, str, str]:
     return g.op("Gather", [x, mirrored], f"{a}/mirrored", axis=axis), before, n
 
 
-def _conv(g: _Graph, x: str, layer, name: str) -> str:
-    """Reflection padding and a convolution: ``fst.network.conv``."""
-    pad, conv = layer.layers
-    kernel, bias = _weights(conv)
+def _reflect_pad(g: _Graph, x: str, pad, name: str) -> str:
+    """``fst.network.ReflectionPadding2D`` as a reflect ``Pad`` of height and width."""
     p = pad.padding
-    x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
-             mode="reflect")
+    return g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
+                mode="reflect")
+
+
+def _conv(g: _Graph, x: str, pad, conv, name: str) -> str:
+    """Reflection padding and a convolution: ``fst.network.conv``, and the end of resize upsampling."""
+    kernel, bias = _weights(conv)
+    x = _reflect_pad(g, x, pad, name)
     return g.op("Conv", [x, g.const(f"{name}/kernel", kernel.transpose(3, 2, 0, 1)), g.const(f"{name}/bias", bias)],
                 name, kernel_shape=list(kernel.shape[:2]), strides=list(conv.strides))
 
@@ -96,10 +100,7 @@ def _output_conv(g: _Graph, x: str, layer, name: str, block: int = 4) -> str:
     Runtime, for 5% of the multiply-adds)."""
     pad, conv = layer.layers
     kernel, bias = _weights(conv)
-    p = pad.padding
-    x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
-             mode="reflect")
-    x = g.op("SpaceToDepth", [x], f"{name}/blocks", blocksize=block)
+    x = g.op("SpaceToDepth", [_reflect_pad(g, x, pad, name)], f"{name}/blocks", blocksize=block)
     w = block_kernel(kernel, block)
     x = g.op("Conv", [x, g.const(f"{name}/kernel", w.transpose(3, 2, 0, 1)),
                       g.const(f"{name}/bias", np.tile(bias, block * block))], name, kernel_shape=list(w.shape[:2]))
@@ -122,12 +123,7 @@ def _upsample(g: _Graph, x: str, layer, name: str) -> str:
                     kernel_shape=list(kernel.shape[:2]), strides=[2, 2], pads=[0, 0, 1, 1])
     x = g.op("Resize", [x, "", g.const(f"{name}/scales", np.array([1, 1, 2, 2], np.float32))], f"{name}/nearest",
              mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    p = layer.layers[1].padding
-    x = g.op("Pad", [x, g.const(f"{name}/pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))], f"{name}/pad",
-             mode="reflect")
-    kernel, bias = _weights(layer.layers[2])
-    return g.op("Conv", [x, g.const(f"{name}/kernel", kernel.transpose(3, 2, 0, 1)), g.const(f"{name}/bias", bias)],
-                name, kernel_shape=list(kernel.shape[:2]))
+    return _conv(g, x, *layer.layers[1:], name)
 
 
 def network_graph(model, metadata: dict[str, str]):
@@ -142,16 +138,16 @@ def network_graph(model, metadata: dict[str, str]):
     x, left, width = _mirror(g, x, 3)
 
     def conv_norm_relu(x: str, conv: str, norm: str) -> str:
-        return g.op("Relu", [_norm(g, _conv(g, x, layers[conv], conv), layers[norm], norm)], f"{norm}/relu")
+        return g.op("Relu", [_norm(g, _conv(g, x, *layers[conv].layers, conv), layers[norm], norm)], f"{norm}/relu")
 
     x = conv_norm_relu(x, "conv1", "norm1")
     x = conv_norm_relu(x, "conv2", "norm2")
     x = conv_norm_relu(x, "conv3", "norm3")
     for i in range(1, 6):
         block, name = layers[f"residual{i}"], f"residual{i}"
-        y = g.op("Relu", [_norm(g, _conv(g, x, block.conv1, f"{name}/conv1"), block.norm1, f"{name}/norm1")],
+        y = g.op("Relu", [_norm(g, _conv(g, x, *block.conv1.layers, f"{name}/conv1"), block.norm1, f"{name}/norm1")],
                  f"{name}/relu")
-        y = _norm(g, _conv(g, y, block.conv2, f"{name}/conv2"), block.norm2, f"{name}/norm2")
+        y = _norm(g, _conv(g, y, *block.conv2.layers, f"{name}/conv2"), block.norm2, f"{name}/norm2")
         x = g.op("Add", [x, y], f"{name}/add")
     for up, norm in (("up1", "norm4"), ("up2", "norm5")):
         x = g.op("Relu", [_norm(g, _upsample(g, x, layers[up], up), layers[norm], norm)], f"{norm}/relu")
