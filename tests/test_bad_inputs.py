@@ -460,7 +460,9 @@ def test_config_values_out_of_range_leave_nothing(painting, tmp_path, monkeypatc
                          (["--image-size", "3"], "image_size must be at least 16 pixels, not 3"),
                          (["--batch-size", "0"], "batch_size must be at least 1, not 0"),
                          (["--checkpoint-every", "0"], "checkpoint_every must be at least 1, not 0"),
-                         (["--tv-weight", "nan"], "tv_weight must be zero or more, not nan")]:
+                         (["--tv-weight", "nan"], "tv_weight must be zero or more, not nan"),
+                         (["--image-size", "64", "--stability-shift", "32"],
+                          "stability_shift must be from 0 to 31 pixels at image_size 64, not 32")]:
         assert main(["train-style", "--style", str(painting), "--name", "w", "--data", str(tmp_path), *args]) == 2
         one_error_line(capsys, reason)
     assert not (tmp_path / "runs").exists()

@@ -11,7 +11,6 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10, as in fst.training.config
     import tomli as tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -152,7 +152,9 @@ def test_two_logical_devices(tmp_path, photos):
         "from fst.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    command, env = train_cmd(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", "--distribute", "mirrored")
+    # With the shifted stability term, whose (noisy copy, offsets) pair is split between the replicas too.
+    command, env = train_cmd(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", "--distribute", "mirrored",
+                             "--stability-shift", "3")
     result = subprocess.run([sys.executable, "-c", script, *command[3:]], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     meta = (tmp_path / "out" / "t.toml").read_text()
@@ -162,7 +164,8 @@ def test_two_logical_devices(tmp_path, photos):
 
 
 def test_jax_backend_trains_data_parallel(tmp_path, photos):
-    """Under JAX, with the CPU split into two devices, batches are sharded by DataParallel."""
+    """Under JAX, with the CPU split into two devices, batches are sharded by DataParallel (the shifted
+    stability term's offsets too)."""
     pytest.importorskip("jax")
     # Both simulated devices run their part of each step as tasks on XLA's PjRt CPU thread pool, which
     # has one thread per core. On a loaded 2-core machine one device's part can block in the gradient
@@ -173,9 +176,11 @@ def test_jax_backend_trains_data_parallel(tmp_path, photos):
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false "
            "--xla_cpu_collective_call_terminate_timeout_seconds=300 "
            "--xla_cpu_collective_call_warn_stuck_timeout_seconds=120"}
-    result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", env=env)
+    result = run_train(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", "--stability-shift", "3", env=env)
     assert result.returncode == 0, result.stderr
     meta = (tmp_path / "out" / "t.toml").read_text()
+    losses = (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]
+    assert all(math.isfinite(float(r.split(",")[3])) for r in losses)  # the stability column
     assert 'backend = "jax"' in meta and "replicas = 2" in meta
 
 
@@ -205,6 +210,41 @@ def test_stability_batches_are_photos_plus_seeded_noise(photos):
     for x, y in zip(a[2], b[0], strict=True):
         np.testing.assert_array_equal(x, y)
     assert isinstance(PhotoBatches(photos, 64, 2, steps=3, seed=5)[0], np.ndarray)
+
+
+def test_shifted_stability_term_lines_the_outputs_up(photos):
+    """With stability_shift the noisy copy comes moved up and left by (dy, dx) with its offsets, and the
+    term compares the outputs moved alike: zero for a network that moves with its input (the identity),
+    not zero when the outputs are compared unmoved."""
+    import keras
+
+    from fst.training.data import PhotoBatches
+    from fst.training.train import StyleTrainer
+
+    batches = PhotoBatches(photos, 64, 2, steps=8, seed=5, noise=1e-3, shift=3)
+    offsets_seen = set()
+    for step in range(8):
+        clean, (moved, offsets) = batches[step]
+        dy, dx = offsets[0]
+        assert moved.shape == clean.shape and (offsets == offsets[0]).all() and 0 <= dy <= 3 and 0 <= dx <= 3
+        np.testing.assert_allclose(moved[:, :64 - dy, :64 - dx], clean[:, dy:, dx:], atol=0.01)
+        offsets_seen.add((int(dy), int(dx)))
+    assert len(offsets_seen) > 2
+
+    class NoLoss:
+        def content_targets(self, x):
+            return None
+
+        def __call__(self, y_pred, targets):
+            return {"total": 0.0, "content": 0.0, "style": 0.0, "tv": 0.0}
+
+    clean, (moved, offsets) = next(batches[i] for i in range(8) if batches[i][1][1][0].any())
+    trainer = StyleTrainer(keras.Sequential([keras.layers.Identity()]), NoLoss(), stability_weight=1.0,
+                           stability_shift=3)
+    trainer.build(clean.shape)
+    aligned = float(trainer.compute_loss(clean, (moved, offsets), clean))
+    unmoved = float(trainer.compute_loss(clean, (moved, np.zeros_like(offsets)), clean))
+    assert aligned < 1e-4 and unmoved > 1.0, (aligned, unmoved)
 
 
 @pytest.mark.parametrize("case,reason", [("empty_data", "no images found"), ("no_painting", "painting not found"),

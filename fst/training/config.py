@@ -29,6 +29,9 @@ TRAIN_STYLE_WEIGHT = 0.3
 #: 600-step runs 3000 halved the flicker of a noisy still at no cost in the objective; 100 did little
 #: and 10000 left a bright blob in every image.
 STABILITY_WEIGHT = 3000.0
+#: Pixels at each border left out of the shifted stability term (``stability_shift``): there the
+#: network's padding, not the photo, decides the output (inference adds a mirrored margin this wide).
+SHIFT_BORDER = 16
 
 
 def parse_duration(text: str | float) -> float:
@@ -90,6 +93,9 @@ class TrainConfig(LossConfig):
                                       metadata={"help": HELP["content_layers"]})
     stability_weight: float = STABILITY_WEIGHT
     stability_noise: float = 3.0
+    stability_shift: int = field(default=0, metadata={"help": (
+        "also move the noisy copy by up to this many pixels (3 covers the network's four stride phases) and "
+        "compare the outputs moved alike, so strokes follow a panning scene instead of shimmering; 0: noise only")})
     style_size: int = 512
     # Data and optimisation
     image_size: int = 256
@@ -173,6 +179,9 @@ class TrainConfig(LossConfig):
             raise FstError("no painting given (style_image = ... in the config, or --style)")
         if not Path(self.style_image).is_file():
             raise FstError(f"{self.style_image}: painting not found")
+        if not 0 <= self.stability_shift < self.image_size - 2 * SHIFT_BORDER:
+            raise FstError(f"stability_shift must be from 0 to {self.image_size - 2 * SHIFT_BORDER - 1} pixels at "
+                           f"image_size {self.image_size}, not {self.stability_shift}")
         if self.steps % self.checkpoint_every and self.steps > self.checkpoint_every:
             raise FstError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
         if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16"):
@@ -210,6 +219,8 @@ class TrainConfig(LossConfig):
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
         # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
+        if not relevant["stability_shift"]:  # runs from before the key keep their fingerprints
+            del relevant["stability_shift"]
         if relevant.pop("init"):
             relevant["init"] = hashlib.sha256(self.init_style.weights.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -36,12 +36,15 @@ class PhotoBatches(keras.utils.PyDataset):
     are reshuffled every pass over the folder.  Unreadable files are skipped
     (another photo takes their place) and counted in ``skipped``.  With
     ``noise`` > 0 each batch comes as (photos, photos + Gaussian noise of that
-    standard deviation), for the stability term.  With ``cache`` the decoded
-    photos stay in memory after their first read.
+    standard deviation), for the stability term; with ``shift`` > 0 as well the noisy copy is moved up
+    and left by (dy, dx), each 0 to ``shift`` pixels and the same for the whole batch (its bottom and
+    right edges mirrored back to size), and comes as (noisy, offsets) with (dy, dx) on every row of
+    ``offsets``.  With ``cache`` the decoded photos stay in memory after their first read.
     """
 
     def __init__(self, folder: str | Path, image_size: int, batch_size: int, steps: int,
-                 seed: int = 0, start: int = 0, noise: float = 0.0, cache: bool = False, **kwargs):
+                 seed: int = 0, start: int = 0, noise: float = 0.0, shift: int = 0, cache: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         folder = Path(folder)
         if not folder.is_dir():
@@ -50,7 +53,7 @@ class PhotoBatches(keras.utils.PyDataset):
         if not self.files:
             raise FstError(f"{folder}: no images found for training")
         self.image_size, self.batch_size, self.seed = image_size, batch_size, seed
-        self.steps, self.start, self.noise = steps, start, noise
+        self.steps, self.start, self.noise, self.shift = steps, start, noise, shift
         self.skipped: set[Path] = set()
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
@@ -98,4 +101,8 @@ class PhotoBatches(keras.utils.PyDataset):
         if not self.noise:
             return photos
         noisy = np.clip(photos + rng.normal(0.0, self.noise, photos.shape), 0, 255).astype(np.float32)
-        return photos, noisy
+        if not self.shift:
+            return photos, noisy
+        dy, dx = rng.integers(0, self.shift + 1, 2)
+        moved = np.pad(noisy[:, dy:, dx:], ((0, 0), (0, dy), (0, dx), (0, 0)), mode="reflect")
+        return photos, (moved, np.tile(np.array([dy, dx], np.int32), (len(photos), 1)))

@@ -26,7 +26,7 @@ from fst.images import find_images, load_image, load_painting
 from fst.network import build_network
 from fst.training import backends
 from fst.training.callbacks import LOSS_TERMS, Checkpoint, Preview, Progress, StopOnNaN, TimeLimit
-from fst.training.config import TrainConfig, parse_duration
+from fst.training.config import SHIFT_BORDER, TrainConfig, parse_duration
 from fst.training.data import PhotoBatches, random_crop
 from fst.training.losses import PerceptualLoss
 
@@ -42,10 +42,11 @@ class StyleTrainer(keras.Model):
     trains under the TensorFlow, JAX and PyTorch backends.
     """
 
-    def __init__(self, network: keras.Model, loss, replicas: int = 1, stability_weight: float = 0.0, **kwargs):
+    def __init__(self, network: keras.Model, loss, replicas: int = 1, stability_weight: float = 0.0,
+                 stability_shift: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.network, self.perceptual, self.replicas = network, loss, replicas
-        self.stability_weight = stability_weight
+        self.stability_weight, self.stability_shift = stability_weight, stability_shift
         names = ("content", "style", "tv") + (("stability",) if stability_weight else ())
         self.trackers = {k: keras.metrics.Mean(name=k) for k in names}
 
@@ -60,14 +61,29 @@ class StyleTrainer(keras.Model):
         if self.stability_weight and y is not None:
             # Gupta et al. 2017: the output for a photo and for the same photo with a little
             # noise (y, made by the data pipeline) should match, so video frames do not flicker.
-            noisy = self.network(y, training=training)
-            difference = ops.cast(y_pred, "float32") - ops.cast(noisy, "float32")
-            terms["stability"] = self.stability_weight * ops.mean(ops.square(difference))
+            terms["stability"] = self.stability_weight * self._instability(y_pred, y, training)
             terms["total"] = terms["total"] + terms["stability"]
         for key, tracker in self.trackers.items():
             tracker.update_state(terms[key])
         # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
         return terms["total"] / self.replicas
+
+    def _instability(self, y_pred, y, training):
+        """Mean squared difference between the output for the photo and for its noisy copy. A copy moved
+        by (dy, dx) pixels (``stability_shift``) is compared with the output moved the same way, away from
+        the borders, so the strokes move with a panning scene instead of shimmering at the network's
+        four stride phases."""
+        if not self.stability_shift:
+            noisy = ops.cast(self.network(y, training=training), "float32")
+            return ops.mean(ops.square(ops.cast(y_pred, "float32") - noisy))
+        moved, offsets = y
+        out = ops.cast(self.network(moved, training=training), "float32")
+        batch, height, width, channels = ops.shape(out)
+        size = (batch, height - 2 * SHIFT_BORDER - self.stability_shift,
+                width - 2 * SHIFT_BORDER - self.stability_shift, channels)
+        dy, dx = ops.cast(offsets[0, 0], "int32"), ops.cast(offsets[0, 1], "int32")
+        expected = ops.slice(ops.cast(y_pred, "float32"), (0, SHIFT_BORDER + dy, SHIFT_BORDER + dx, 0), size)
+        return ops.mean(ops.square(expected - ops.slice(out, (0, SHIFT_BORDER, SHIFT_BORDER, 0), size)))
 
     @property
     def metrics(self):
@@ -131,7 +147,8 @@ def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | 
         network = build_network(config.upsampling, config.width)
         loss = PerceptualLoss(config.loss, vgg_weights)
         loss.set_style(painting)
-        trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight)
+        trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight,
+                               stability_shift=config.stability_shift)
         learning_rate = config.learning_rate
         if config.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
@@ -253,6 +270,7 @@ def train_style(
     keras.utils.set_random_seed(config.seed)
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
                            start=run.initial_step, noise=config.stability_noise if config.stability_weight else 0.0,
+                           shift=config.stability_shift if config.stability_weight else 0,
                            cache=config.cache_photos, workers=config.workers, use_multiprocessing=False,
                            max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
