@@ -28,11 +28,17 @@ MIN_FPS, MAX_FPS = 0.001, 10000
 
 
 def option(default: Any, help: str, kind: type, *, low: float | None = None, high: float | None = None,
-           unit: str = "", words: tuple[str, ...] = (), metavar: str | None = None) -> Any:
+           over: float | None = None, unit: str = "", words: tuple[str, ...] = (), metavar: str | None = None) -> Any:
     """A field of an options class: its default, the kind of value (``Integral``, ``Real``, ``bool``, ``str``),
-    its range, the unit its range is said in, words it also takes (``"auto"``), and its help text."""
-    return field(default=default, metadata={"help": help, "kind": kind, "low": low, "high": high, "unit": unit,
-                                            "words": words, "metavar": metavar})
+    its range (``low`` and ``high`` included, ``over`` excluded; a number is always finite), the unit its
+    range is said in, words it also takes (``"auto"``), and its help text."""
+    return field(default=default, metadata={"help": help, "kind": kind, "low": low, "high": high, "over": over,
+                                            "unit": unit, "words": words, "metavar": metavar})
+
+
+def _number(value: float) -> str:
+    """1,000,000,000 and 64 for whole numbers, 0.001 for the rest."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def check_fields(options: Any) -> None:
@@ -53,15 +59,19 @@ def check_fields(options: Any) -> None:
         if not isinstance(value, kind) or isinstance(value, bool):
             noun = "a whole number" if kind is Integral else "a number"
             raise FstError(f"{f.name} must be {noun}, not {value!r}")
-        low, high = meta["low"], meta["high"]
-        if (low is None or value >= low) and (high is None or value <= high):  # False for NaN
+        low, high, over = meta["low"], meta["high"], meta["over"]
+        if ((isinstance(value, Integral) or math.isfinite(value)) and (low is None or value >= low)
+                and (high is None or value <= high) and (over is None or value > over)):
             continue
+        if over is not None:
+            bound, one = f"over {_number(over)}", False
+        elif high is None:
+            bound, one = f"at least {_number(low)}", low == 1
+        else:
+            bound, one = f"between {_number(low)} and {_number(high)}", False
+        unit = f" {meta['unit']}{'' if one else 's'}" if meta["unit"] else ""
         alternatives = "".join(f"{word!r} or " for word in meta["words"])
-        name = f.name.replace("_", " ")
-        if high is None:
-            unit = meta["unit"] + ("s" if meta["unit"] and low != 1 else "")
-            raise FstError(f"{name} must be {alternatives}at least {low:g}{' ' + unit if unit else ''}, not {value}")
-        raise FstError(f"{name} must be {alternatives}between {low:g} and {high:g}, not {value}")
+        raise FstError(f"{f.name.replace('_', ' ')} must be {alternatives}{bound}{unit}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -115,25 +125,20 @@ class VideoOptions:
     """What part of a video to stylize, at what rate and in what batches, and how to encode it; checked
     when made (the encoder and its CRF range once the destination's container is known)."""
 
-    start: float = option(0.0, "skip to this time first", Real, metavar="SECONDS")
-    duration: float | None = option(None, "stylize only this many seconds", Real, metavar="SECONDS")
+    start: float = option(0.0, "skip to this time first", Real, low=0, high=MAX_START, unit="second",
+                          metavar="SECONDS")
+    duration: float | None = option(None, "stylize only this many seconds", Real, over=0, unit="second",
+                                    metavar="SECONDS")
     codec: str | None = option(None, "video encoder, e.g. libx264, libvpx-vp9, mpeg4 (default from the extension)",
                                str)
     crf: int | None = option(None, "constant quality, lower is better: 0 to 51 for H.264 (default 18), "
                                    "0 to 63 for VP9 (default 31)", Integral)
-    fps: float = option(25.0, f"frame rate of a folder of frames, {MIN_FPS} to {MAX_FPS}", Real)
-    batch_size: int = option(4, "frames per forward pass", Integral)
+    fps: float = option(25.0, f"frame rate of a folder of frames, {MIN_FPS} to {MAX_FPS}", Real, low=MIN_FPS,
+                        high=MAX_FPS)
+    batch_size: int = option(4, "frames per forward pass", Integral, low=1)
 
     def __post_init__(self):
-        """The time range, rate and batch size, as one-line errors before any work. NaN, infinity and
-        huge values included: comparisons alone let them through to fail mid-render (a seek to NaN, a
-        timestamp or time base past 64 bits, a folder's rate rounded to 0)."""
+        """The time range, rate and batch size, as one-line errors before any work: NaN, infinity and huge
+        values would otherwise fail mid-render (a seek to NaN, a timestamp or time base past 64 bits, a
+        folder's rate rounded to 0)."""
         check_fields(self)
-        if not 0 <= self.start <= MAX_START:  # False for NaN
-            raise FstError(f"start must be from 0 to {MAX_START:,} seconds, not {self.start}")
-        if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
-            raise FstError(f"duration must be a number of seconds over 0, not {self.duration}")
-        if not MIN_FPS <= self.fps <= MAX_FPS:
-            raise FstError(f"fps must be from {MIN_FPS} to {MAX_FPS}, not {self.fps}")
-        if self.batch_size < 1:
-            raise FstError(f"batch size must be at least 1, not {self.batch_size}")

@@ -57,7 +57,7 @@ def from_options(options_class: type, name: str, **server) -> tuple[Any, Any]:
     f = {f.name: f for f in dataclasses.fields(options_class)}[name]
     meta = {**f.metadata, "default": f.default, **server}
     kind = {Real: float, Integral: int, bool: bool, str: str}[meta["kind"]]
-    annotation: Any = Annotated[kind, Field(ge=meta["low"], le=meta["high"])]
+    annotation: Any = Annotated[kind, Field(ge=meta["low"], le=meta["high"], gt=meta["over"])]
     if meta["words"]:
         annotation = Literal[meta["words"]] | annotation
     return annotation, Field(meta["default"], description=meta["help"])
