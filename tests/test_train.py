@@ -247,6 +247,47 @@ def test_shifted_stability_term_lines_the_outputs_up(photos):
     assert aligned < 1e-4 and unmoved > 1.0, (aligned, unmoved)
 
 
+def test_saturation_term_brings_saturated_pixels_back():
+    """An output layer whose tanh is saturated everywhere (a black image) gets no gradient from a loss on
+    the pixels, so it would stay black; with saturation_weight the term pulls it back towards 0..255,
+    where that loss acts again."""
+    import keras
+
+    from fst.network import build_network
+    from fst.training.train import SATURATION_EDGE, StyleTrainer
+
+    class PixelLoss:  # stands in for the perceptual loss: the photo itself as the target
+        def content_targets(self, x):
+            return x
+
+        def __call__(self, y_pred, targets):
+            content = keras.ops.mean(keras.ops.square(y_pred - targets))
+            return {"total": content, "content": content, "style": 0.0, "tv": 0.0}
+
+    photos = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    keras.utils.set_random_seed(0)
+    network = build_network(width=0.25)
+    for layer in network.layers:
+        layer.trainable = layer.name == "conv_out"
+    bias = network.get_layer("conv_out").weights[-1]
+    pixels = {}
+    for value in (-11.0, -12.0):  # tanh is -1 in float32 at both: no loss on the pixels can move them
+        bias.assign(np.full(bias.shape, value, "float32"))
+        pixels[value] = network(photos, training=True)
+    np.testing.assert_array_equal(pixels[-11.0], pixels[-12.0])
+    before = np.mean(np.square(network.predict_on_batch(photos) - photos))
+
+    trainer = StyleTrainer(network, PixelLoss(), saturation_weight=1.0)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.3))
+    trainer.build(photos.shape)
+    many = np.tile(photos, (30, 1, 1, 1))  # 30 steps in one epoch
+    trainer.fit(many, many, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    logits = keras.Model(network.input, network.get_layer("pixels").input)(photos)
+    saturated = float(np.mean(np.asarray(logits) < -SATURATION_EDGE))
+    error = float(np.mean(np.square(network.predict_on_batch(photos) - photos)) / before)
+    assert saturated < 0.5 and error < 0.97, (saturated, error)
+
+
 @pytest.mark.parametrize("case,reason", [("empty_data", "no images found"), ("no_painting", "painting not found"),
                                          ("no_vgg", "VGG19 weights file not found")])
 def test_one_line_errors(tmp_path, case, reason, photos):

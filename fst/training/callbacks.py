@@ -20,7 +20,7 @@ from fst.files import atomic_path, write_atomic
 from fst.training import backends
 
 #: The loss terms logged to the CSV, TensorBoard, the progress bar and the style's metadata.
-LOSS_TERMS = ("loss", "content", "style", "tv", "stability")
+LOSS_TERMS = ("loss", "content", "style", "tv", "stability", "saturation")
 
 log = logging.getLogger(__name__)
 

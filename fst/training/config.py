@@ -96,6 +96,9 @@ class TrainConfig(LossConfig):
     stability_shift: int = field(default=0, metadata={"help": (
         "also move the noisy copy by up to this many pixels (3 covers the network's four stride phases) and "
         "compare the outputs moved alike, so strokes follow a panning scene instead of shimmering; 0: noise only")})
+    saturation_weight: float = field(default=0.0, metadata={"help": (
+        "weight of a penalty on output pixels pushed past 0..255 before the output's tanh: a saturated pixel "
+        "gets no gradient and grows into a black or white blob; 0: none")})
     style_size: int = 512
     # Data and optimisation
     image_size: int = 256
@@ -170,7 +173,7 @@ class TrainConfig(LossConfig):
         if not 0 < self.width < math.inf:
             raise FstError(f"width must be a positive number, not {self.width}")
         weights = ("learning_rate", "content_weight", "style_weight", "tv_weight", "stability_weight",
-                   "stability_noise")
+                   "stability_noise", "saturation_weight")
         for key, value in [(k, getattr(self, k)) for k in weights] + [
                 ("style_layer_weights", w) for w in self.style_layer_weights]:
             if not 0 <= value < math.inf:
@@ -219,8 +222,9 @@ class TrainConfig(LossConfig):
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
         # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
-        if not relevant["stability_shift"]:  # runs from before the key keep their fingerprints
-            del relevant["stability_shift"]
+        for key in ("stability_shift", "saturation_weight"):  # runs from before these keys keep their fingerprints
+            if not relevant[key]:
+                del relevant[key]
         if relevant.pop("init"):
             relevant["init"] = hashlib.sha256(self.init_style.weights.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

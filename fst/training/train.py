@@ -33,6 +33,8 @@ from fst.training.losses import PerceptualLoss
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.weights.h5"
+#: Where ``150 * tanh(x) + 127.5`` leaves 0..255: |x| = atanh(127.5 / 150).
+SATURATION_EDGE = float(np.arctanh(127.5 / 150.0))
 
 
 class StyleTrainer(keras.Model):
@@ -43,26 +45,42 @@ class StyleTrainer(keras.Model):
     """
 
     def __init__(self, network: keras.Model, loss, replicas: int = 1, stability_weight: float = 0.0,
-                 stability_shift: int = 0, **kwargs):
+                 stability_shift: int = 0, saturation_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.network, self.perceptual, self.replicas = network, loss, replicas
         self.stability_weight, self.stability_shift = stability_weight, stability_shift
-        names = ("content", "style", "tv") + (("stability",) if stability_weight else ())
+        self.saturation_weight = saturation_weight
+        if saturation_weight:  # the same layers, also giving what goes into the output's tanh
+            self.with_logits = keras.Model(network.input, [network.output, network.get_layer("pixels").input])
+        names = (("content", "style", "tv") + (("stability",) if stability_weight else ())
+                 + (("saturation",) if saturation_weight else ()))
         self.trackers = {k: keras.metrics.Mean(name=k) for k in names}
 
     def build(self, input_shape):
         self.network.build(input_shape)
 
     def call(self, images, training=False):
+        """The network's pixels; with a saturation weight, (pixels, what went into their tanh)."""
+        if self.saturation_weight:
+            return tuple(self.with_logits(images, training=training))
         return self.network(images, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        logits = None
+        if self.saturation_weight:
+            y_pred, logits = y_pred
         terms = self.perceptual(y_pred, self.perceptual.content_targets(x))
         if self.stability_weight and y is not None:
             # Gupta et al. 2017: the output for a photo and for the same photo with a little
             # noise (y, made by the data pipeline) should match, so video frames do not flicker.
             terms["stability"] = self.stability_weight * self._instability(y_pred, y, training)
             terms["total"] = terms["total"] + terms["stability"]
+        if logits is not None:
+            # A pixel whose tanh is saturated gets no gradient from the other terms and stays (a black or
+            # white blob that grows); this term is zero on the display range and pulls the rest back to it.
+            beyond = ops.relu(ops.abs(ops.cast(logits, "float32")) - SATURATION_EDGE)
+            terms["saturation"] = self.saturation_weight * ops.mean(ops.square(beyond))
+            terms["total"] = terms["total"] + terms["saturation"]
         for key, tracker in self.trackers.items():
             tracker.update_state(terms[key])
         # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
@@ -148,7 +166,7 @@ def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | 
         loss = PerceptualLoss(config.loss, vgg_weights)
         loss.set_style(painting)
         trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight,
-                               stability_shift=config.stability_shift)
+                               stability_shift=config.stability_shift, saturation_weight=config.saturation_weight)
         learning_rate = config.learning_rate
         if config.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
