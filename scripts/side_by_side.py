@@ -5,7 +5,8 @@
 
 The photo is the gallery's public-domain astronaut at 512 px; Gatys is 100 L-BFGS iterations of
 ``fst optimize`` from the photo at the new network's training objective (its TOML's [training]), the
-yardstick the network is trained towards. Writes docs/gallery/NAME_side_by_side.jpg.
+yardstick the network is trained towards; with --cache it is computed once per objective. Writes
+docs/gallery/NAME_side_by_side.jpg.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from PIL import Image, ImageDraw
 
 from fst import styles
 from fst.files import write_atomic
-from fst.training.gatys import optimize
 from fst.images import encode, load_image, load_painting
 from fst.inference import stylize
-from fst.training.evaluation import painting_path
-from fst.training.objective import LossConfig
+from fst.training.evaluation import gatys_reference, objective_options, painting_path
 
 GALLERY = Path(__file__).resolve().parents[1] / "docs" / "gallery"
 CELL, LABEL = 512, 28
@@ -36,20 +35,21 @@ def main() -> None:
     parser.add_argument("--paintings", type=Path, default=GALLERY.parents[2] / "shared" / "data" / "styles")
     parser.add_argument("--iterations", type=int, default=100, help="Gatys L-BFGS iterations")
     parser.add_argument("--out", type=Path, default=None, help="default docs/gallery/NAME_side_by_side.jpg")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder that keeps the Gatys result (as scripts/evaluate_styles.py's --cache)")
     parser.add_argument("--vgg-weights", default=None, help="VGG19 weights file (else $FST_VGG19_WEIGHTS)")
     args = parser.parse_args()
 
     new, previous = styles.get_style(args.style), styles.get_style(args.previous)
     photo = load_image(args.photo)[0]
     painting = painting_path(new, args.paintings)
-    loss = LossConfig.of(new.training)
-    gatys = optimize(photo, load_image(painting)[0], loss=loss, max_size=max(photo.shape[:2]),
-                     style_scale=new.painting_size / max(photo.shape[:2]), iterations=args.iterations,
-                     vgg_weights=args.vgg_weights)
+    options = objective_options(new)
+    gatys, _ = gatys_reference(photo, painting, options, new.painting_size, args.iterations, args.cache,
+                               args.vgg_weights)
     shown = load_painting(str(painting), CELL)
     columns = [("painting", shown), ("photo", photo), ("previous network", stylize(photo, previous)),
                ("new network", stylize(photo, new)),
-               (f"Gatys, {args.iterations} L-BFGS iterations, style weight {loss.style_weight:g}", gatys)]
+               (f"Gatys, {args.iterations} L-BFGS iterations, style weight {options['style_weight']:g}", gatys)]
     sheet = Image.new("RGB", (CELL * len(columns), LABEL + CELL), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (label, image) in enumerate(columns):

@@ -84,13 +84,18 @@ def painting_path(style: styles.Style, paintings: Path | None) -> Path:
     raise FstError(f"{style.name}: painting {recorded or '(not recorded)'} not found; pass the paintings folder")
 
 
+def objective_options(style: styles.Style) -> dict:
+    """The loss options of the style's training objective, as its TOML records them."""
+    return {k: v for k, v in style.training.items()
+            if k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
+                     "style_layer_weights", "pooling")}
+
+
 def objective_of(style: styles.Style, painting: Path, vgg_weights: str | None = None):
     """The style's training objective as a PerceptualLoss with its style targets set, and its options."""
     from fst.training.losses import PerceptualLoss
 
-    options = {k: v for k, v in style.training.items()
-               if k in ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers",
-                        "style_layer_weights", "pooling")}
+    options = objective_options(style)
     loss = PerceptualLoss(LossConfig(**options), vgg_weights)
     loss.set_style(load_painting(str(painting), style.painting_size))
     return loss, options
