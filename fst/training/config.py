@@ -221,10 +221,10 @@ class TrainConfig(LossConfig):
         ignored = set(self.NOT_IN_FINGERPRINT) - ({"steps"} if self.lr_schedule == "cosine" else set())
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
-        # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
         for key in ("stability_shift", "saturation_weight"):  # runs from before these keys keep their fingerprints
             if not relevant[key]:
                 del relevant[key]
+        # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.
         if relevant.pop("init"):
             relevant["init"] = hashlib.sha256(self.init_style.weights.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
