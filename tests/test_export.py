@@ -253,6 +253,42 @@ def test_int8_export_runs_close_to_float(style, onnx_file, tmp_path, val_photo):
     assert out.shape == photo.shape and 20 < images.psnr(out, reference) < 80
 
 
+@pytest.mark.parametrize("floor", [0.0, 1000.0])
+def test_openvino_int8_quantizes_convolutions_only(floor, style, openvino_file, tmp_path, val_photo, capfd, monkeypatch):
+    """NNCF quantizes the inputs of the convolutions but the first and the last, and of nothing else (of
+    the residual blocks' only when the PSNR floor is not met); the export is silent and the picture
+    stays near float32's."""
+    import openvino as ov
+
+    monkeypatch.setattr(export, "INT8_PSNR", floor)  # pins the variant: the random network says nothing
+    capfd.readouterr()
+    assert main(["export", str(style.weights), "--format", "openvino", "--precision", "int8",
+                 "--calibration", str(val_photo.parent), "-o", str(tmp_path / "painted.int8.xml")]) == 0
+    said = capfd.readouterr()
+    assert said.err == "" and "painted.int8.xml" in said.out and "━" not in said.out
+    model = ov.Core().read_model(str(tmp_path / "painted.int8.xml"))
+    fed = set()
+    for op in model.get_ops():
+        if op.get_type_name() == "FakeQuantize":
+            for target in op.output(0).get_target_inputs():
+                node = target.get_node()
+                while node.get_type_name() == "Pad":  # the reflect pad in front of each convolution
+                    node = next(iter(node.output(0).get_target_inputs())).get_node()
+                fed.add((node.get_type_name(), node.get_friendly_name()))
+    assert {kind for kind, _ in fed} == {"Convolution"}
+    layers = {name.split("/")[0] for _, name in fed}
+    residual = {f"residual{i}" for i in range(1, 6)}
+    if floor > 100:
+        assert layers == residual and len(fed) == 10
+    else:
+        assert layers == residual | {"conv2", "conv3", "up1", "up2"} and len(fed) == 14
+    runner = open_runner(tmp_path / "painted.int8.xml")
+    assert runner.metadata["fst.precision"] == "int8"
+    photo = np.asarray(Image.open(val_photo).convert("RGB").resize((64, 61)), np.float32)[None]
+    out, reference = runner(photo), open_runner(openvino_file)(photo)
+    assert out.shape == photo.shape and 25 < images.psnr(out, reference) < 80
+
+
 def test_unknown_format_is_a_one_line_error_without_tensorflow(tmp_path):
     script = ("import sys\nfrom fst.cli import main\ncode = main(['export', 'starry_night', '--format', 'coreml'])\n"
               "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\nsys.exit(code)\n")
