@@ -19,7 +19,7 @@ quantizing the upsampling ones as well took udnie from 39 to 27 dB of PSNR again
 but the first and the last, or without the upsampling ones, or of the residual blocks' only: the
 first of these that keeps ``INT8_PSNR`` dB of float32 over the calibration photos. Nothing else is
 quantized (NNCF by default also quantizes the inputs of the instance norms, the residual sums and
-the upsampling, which took udnie to 28 dB).
+the nearest-neighbour resizes, which took udnie to 28 dB).
 
 The export needs Keras to read the weights (and TensorFlow for LiteRT and the SavedModel); running
 the ONNX or OpenVINO file needs only its runtime.
@@ -27,8 +27,10 @@ the ONNX or OpenVINO file needs only its runtime.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -188,26 +190,31 @@ class _Calibration:
         return None if photo is None else {"image": _calibration_input(photo)}
 
 
+@contextlib.contextmanager
+def _errors_only(logger_name: str | None):
+    """A logger (the root logger for None) held at ERROR for a block: the quantizers' chatter."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _quantize_onnx(src: str, dst: str, photos: list[Path]):
     """Static int8 quantization of the residual blocks' convolutions: QDQ nodes around int8 weights
     (per channel, symmetric) and uint8 activations, their ranges from the calibration photos."""
-    import logging
-
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     convolutions = [node.name for node in onnx.load(src).graph.node if node.op_type == "Conv"]
     residual = [name for name in convolutions if "residual" in name]  # onnx_graph names nodes after the Keras layers
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process goes to the root logger on every call
-    try:
+    with _errors_only(None):  # its advice to pre-process goes to the root logger on every call
         quantize_static(src, dst, _Calibration(photos), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=[name for name in convolutions if name not in residual])
-    finally:
-        root.setLevel(level)
     return onnx.load(dst)
 
 
@@ -223,43 +230,35 @@ def _quantize_openvino(model, photos: list[Path]):
     dB of float32 over the calibration photos (the residual blocks' only if none does).
     Instance norms, residual sums and nearest-neighbour resizes stay float32: NNCF would otherwise
     quantize their inputs too."""
+    from fst import images
+
+    inputs = [_calibration_input(photo) for photo in photos]
+    reference = _pixels(model, inputs)
     convolutions = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "Convolution"]
     for layers in INT8_VARIANTS:
-        quantized = _nncf(model, photos, [name for name in convolutions if not name.startswith(layers)])
-        if layers == INT8_VARIANTS[-1] or _psnr(model, quantized, photos) >= INT8_PSNR:
+        quantized = _nncf(model, inputs, [name for name in convolutions if not name.startswith(layers)])
+        if layers == INT8_VARIANTS[-1] or images.psnr(_pixels(quantized, inputs), reference) >= INT8_PSNR:
             return quantized
 
 
-def _nncf(model, photos: list[Path], ignored: list[str]):
+def _nncf(model, inputs: list, ignored: list[str]):
     """``nncf.quantize`` of the convolutions not in ``ignored``, without its logging and progress bars."""
-    import contextlib
     import io
-    import logging
 
     import nncf
 
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return nncf.quantize(model, nncf.Dataset(photos, _calibration_input), subset_size=len(photos),
-                                 ignored_scope=nncf.IgnoredScope(names=ignored, types=["MVN", "Add", "Interpolate"]))
-    finally:
-        logger.setLevel(level)
+    with _errors_only("nncf"), contextlib.redirect_stdout(io.StringIO()):
+        return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs),
+                             ignored_scope=nncf.IgnoredScope(names=ignored, types=["MVN", "Add", "Interpolate"]))
 
 
-def _psnr(model, quantized, photos: list[Path]) -> float:
-    """PSNR in dB of the quantized model against the float32 one over all the photos."""
+def _pixels(model, inputs: list):
+    """The model's output pixels for every input, clipped to 0..255 and laid end to end (float32 compute)."""
     import numpy as np
     import openvino as ov
 
-    from fst import images
-
-    core = ov.Core()
-    runs = [core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}) for m in (model, quantized)]
-    inputs = [_calibration_input(photo) for photo in photos]
-    return images.psnr(*(np.concatenate([np.clip(run(x)[0], 0, 255).ravel() for x in inputs]) for run in runs))
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return np.concatenate([np.clip(compiled(x)[0], 0, 255).ravel() for x in inputs])
 
 
 def calibration_photos(folder: str | os.PathLike | None) -> list[Path]:
