@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,13 @@ os.environ.setdefault("FST_VGG19_WEIGHTS", str(SHARED / "models" / "vgg19_weight
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(STYLES_DIR, ignore_errors=True)
+
+
+def ctrl_c_default() -> None:
+    """For a child process (``preexec_fn``): SIGINT at its default, as under a terminal. A job started with
+    & by a shell without job control (nohup, CI wrappers) inherits SIGINT ignored, and Python then keeps
+    ignoring Ctrl-C, so a test that sends it would see nothing happen."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_style(name: str, folder: Path, seed: int = 0, **network) -> Path:

@@ -16,7 +16,7 @@ from PIL import Image
 
 av = pytest.importorskip("av")
 
-from conftest import VAL_PHOTOS  # noqa: E402
+from conftest import VAL_PHOTOS, ctrl_c_default  # noqa: E402
 
 from fst.cli import main  # noqa: E402
 from fst.errors import FstError  # noqa: E402
@@ -328,7 +328,8 @@ def signal_mid_render(style, tmp_path, signum: int, env: dict) -> tuple[int, str
     src = tmp_path / "live.mkv"
     with unfinished_source(src, clip) as end_input:
         process = subprocess.Popen([sys.executable, "-m", "fst.cli", "video", str(style), str(src),
-                                    str(tmp_path / "out.mp4")], stderr=subprocess.PIPE, text=True, env=env)
+                                    str(tmp_path / "out.mp4")], stderr=subprocess.PIPE, text=True, env=env,
+                                   preexec_fn=ctrl_c_default)
         err = ""
         for char in iter(lambda: process.stderr.read(1), ""):
             err += char
