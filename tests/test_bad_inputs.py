@@ -462,7 +462,10 @@ def test_config_values_out_of_range_leave_nothing(painting, tmp_path, monkeypatc
                          (["--checkpoint-every", "0"], "checkpoint_every must be at least 1, not 0"),
                          (["--tv-weight", "nan"], "tv_weight must be zero or more, not nan"),
                          (["--image-size", "64", "--stability-shift", "32"],
-                          "stability_shift must be from 0 to 31 pixels at image_size 64, not 32")]:
+                          "stability_shift must be from 0 to 31 pixels at image_size 64, not 32"),
+                         (["--stability-still-weight", "100"],
+                          "stability_still_weight needs stability_shift: without a shift, stability_weight is "
+                          "the still term")]:
         assert main(["train-style", "--style", str(painting), "--name", "w", "--data", str(tmp_path), *args]) == 2
         one_error_line(capsys, reason)
     assert not (tmp_path / "runs").exists()

@@ -152,9 +152,10 @@ def test_two_logical_devices(tmp_path, photos):
         "from fst.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    # With the shifted stability term, whose (noisy copy, offsets) pair is split between the replicas too.
+    # With the shifted stability term and the still one beside it, whose (moved copy, offsets, unmoved copy)
+    # are split between the replicas too.
     command, env = train_cmd(tmp_path, photos, "--steps", "4", "--checkpoint-every", "2", "--distribute", "mirrored",
-                             "--stability-shift", "3")
+                             "--stability-shift", "3", "--stability-still-weight", "1000")
     result = subprocess.run([sys.executable, "-c", script, *command[3:]], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     meta = (tmp_path / "out" / "t.toml").read_text()
@@ -245,6 +246,43 @@ def test_shifted_stability_term_lines_the_outputs_up(photos):
     aligned = float(trainer.compute_loss(clean, (moved, offsets), clean))
     unmoved = float(trainer.compute_loss(clean, (moved, np.zeros_like(offsets)), clean))
     assert aligned < 1e-4 and unmoved > 1.0, (aligned, unmoved)
+
+
+def test_still_term_beside_the_shifted_one(photos):
+    """With stability_still_weight the batch also carries the unmoved noisy copy (the same one an unshifted
+    run draws, and the moved copy unchanged), and the term adds its comparison at that weight: for the
+    identity network each comparison is the noise's variance."""
+    import keras
+
+    from fst.training.data import PhotoBatches
+    from fst.training.train import StyleTrainer
+
+    plain = PhotoBatches(photos, 64, 2, steps=4, seed=5, noise=3.0)
+    shifted = PhotoBatches(photos, 64, 2, steps=4, seed=5, noise=3.0, shift=3)
+    both = PhotoBatches(photos, 64, 2, steps=4, seed=5, noise=3.0, shift=3, still=True)
+    for step in range(4):
+        clean, (moved, offsets, noisy) = both[step]
+        np.testing.assert_array_equal(noisy, plain[step][1])
+        np.testing.assert_array_equal(moved, shifted[step][1][0])
+        np.testing.assert_array_equal(offsets, shifted[step][1][1])
+
+    class NoLoss:
+        def content_targets(self, x):
+            return None
+
+        def __call__(self, y_pred, targets):
+            return {"total": 0.0, "content": 0.0, "style": 0.0, "tv": 0.0}
+
+    def term(still_weight, y):
+        trainer = StyleTrainer(keras.Sequential([keras.layers.Identity()]), NoLoss(), stability_weight=1.0,
+                               stability_shift=3, stability_still_weight=still_weight)
+        trainer.build(clean.shape)
+        return float(trainer.compute_loss(clean, y, clean))
+
+    moved_only = term(0.0, (moved, offsets))
+    with_still = term(2.0, (moved, offsets, noisy))
+    assert 7.0 < moved_only < 10.0, moved_only
+    np.testing.assert_allclose(with_still, moved_only + 2.0 * float(np.mean(np.square(noisy - clean))), rtol=1e-4)
 
 
 def test_saturation_term_brings_saturated_pixels_back():

@@ -96,6 +96,9 @@ class TrainConfig(LossConfig):
     stability_shift: int = field(default=0, metadata={"help": (
         "also move the noisy copy by up to this many pixels (3 covers the network's four stride phases) and "
         "compare the outputs moved alike, so strokes follow a panning scene instead of shimmering; 0: noise only")})
+    stability_still_weight: float = field(default=0.0, metadata={"help": (
+        "with stability_shift, also compare the unmoved noisy copy at this weight, so a still scene's noise "
+        "flickers no more than without the shift; 0: the moved copy only")})
     saturation_weight: float = field(default=0.0, metadata={"help": (
         "weight of a penalty on output pixels pushed past 0..255 before the output's tanh: a saturated pixel "
         "gets no gradient and grows into a black or white blob; 0: none")})
@@ -173,7 +176,7 @@ class TrainConfig(LossConfig):
         if not 0 < self.width < math.inf:
             raise FstError(f"width must be a positive number, not {self.width}")
         weights = ("learning_rate", "content_weight", "style_weight", "tv_weight", "stability_weight",
-                   "stability_noise", "saturation_weight")
+                   "stability_still_weight", "stability_noise", "saturation_weight")
         for key, value in [(k, getattr(self, k)) for k in weights] + [
                 ("style_layer_weights", w) for w in self.style_layer_weights]:
             if not 0 <= value < math.inf:
@@ -185,6 +188,9 @@ class TrainConfig(LossConfig):
         if not 0 <= self.stability_shift < self.image_size - 2 * SHIFT_BORDER:
             raise FstError(f"stability_shift must be from 0 to {self.image_size - 2 * SHIFT_BORDER - 1} pixels at "
                            f"image_size {self.image_size}, not {self.stability_shift}")
+        if self.stability_still_weight and not self.stability_shift:
+            raise FstError("stability_still_weight needs stability_shift: without a shift, stability_weight "
+                           "is the still term")
         if self.steps % self.checkpoint_every and self.steps > self.checkpoint_every:
             raise FstError(f"steps ({self.steps}) must be a multiple of checkpoint_every ({self.checkpoint_every})")
         if self.mixed_precision not in ("none", "mixed_float16", "mixed_bfloat16"):
@@ -221,7 +227,8 @@ class TrainConfig(LossConfig):
         ignored = set(self.NOT_IN_FINGERPRINT) - ({"steps"} if self.lr_schedule == "cosine" else set())
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         relevant["style_image_sha256"] = hashlib.sha256(Path(self.style_image).read_bytes()).hexdigest()
-        for key in ("stability_shift", "saturation_weight"):  # runs from before these keys keep their fingerprints
+        # Runs from before these keys keep their fingerprints.
+        for key in ("stability_shift", "stability_still_weight", "saturation_weight"):
             if not relevant[key]:
                 del relevant[key]
         # The starting network by its bytes, like the painting; runs without one keep their old fingerprints.

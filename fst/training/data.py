@@ -39,12 +39,13 @@ class PhotoBatches(keras.utils.PyDataset):
     standard deviation), for the stability term; with ``shift`` > 0 as well the noisy copy is moved up
     and left by (dy, dx), each 0 to ``shift`` pixels and the same for the whole batch (its bottom and
     right edges mirrored back to size), and comes as (noisy, offsets) with (dy, dx) on every row of
-    ``offsets``.  With ``cache`` the decoded photos stay in memory after their first read.
+    ``offsets``; with ``still`` too, as (noisy moved, offsets, noisy unmoved).  With ``cache`` the
+    decoded photos stay in memory after their first read.
     """
 
     def __init__(self, folder: str | Path, image_size: int, batch_size: int, steps: int,
-                 seed: int = 0, start: int = 0, noise: float = 0.0, shift: int = 0, cache: bool = False,
-                 **kwargs):
+                 seed: int = 0, start: int = 0, noise: float = 0.0, shift: int = 0, still: bool = False,
+                 cache: bool = False, **kwargs):
         super().__init__(**kwargs)
         folder = Path(folder)
         if not folder.is_dir():
@@ -53,7 +54,7 @@ class PhotoBatches(keras.utils.PyDataset):
         if not self.files:
             raise FstError(f"{folder}: no images found for training")
         self.image_size, self.batch_size, self.seed = image_size, batch_size, seed
-        self.steps, self.start, self.noise, self.shift = steps, start, noise, shift
+        self.steps, self.start, self.noise, self.shift, self.still = steps, start, noise, shift, still
         self.skipped: set[Path] = set()
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
@@ -105,4 +106,5 @@ class PhotoBatches(keras.utils.PyDataset):
             return photos, noisy
         dy, dx = rng.integers(0, self.shift + 1, 2)
         moved = np.pad(noisy[:, dy:, dx:], ((0, 0), (0, dy), (0, dx), (0, 0)), mode="reflect")
-        return photos, (moved, np.tile(np.array([dy, dx], np.int32), (len(photos), 1)))
+        offsets = np.tile(np.array([dy, dx], np.int32), (len(photos), 1))
+        return photos, ((moved, offsets, noisy) if self.still else (moved, offsets))

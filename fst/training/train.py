@@ -45,10 +45,12 @@ class StyleTrainer(keras.Model):
     """
 
     def __init__(self, network: keras.Model, loss, replicas: int = 1, stability_weight: float = 0.0,
-                 stability_shift: int = 0, saturation_weight: float = 0.0, **kwargs):
+                 stability_shift: int = 0, stability_still_weight: float = 0.0, saturation_weight: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.network, self.perceptual, self.replicas = network, loss, replicas
         self.stability_weight, self.stability_shift = stability_weight, stability_shift
+        self.stability_still_weight = stability_still_weight if stability_shift else 0.0
         self.saturation_weight = saturation_weight
         if saturation_weight:  # the same layers, also giving what goes into the output's tanh
             self.with_logits = keras.Model(network.input, [network.output, network.get_layer("pixels").input])
@@ -73,7 +75,7 @@ class StyleTrainer(keras.Model):
         if self.stability_weight and y is not None:
             # Gupta et al. 2017: the output for a photo and for the same photo with a little
             # noise (y, made by the data pipeline) should match, so video frames do not flicker.
-            terms["stability"] = self.stability_weight * self._instability(y_pred, y, training)
+            terms["stability"] = self._instability(y_pred, y, training)
             terms["total"] = terms["total"] + terms["stability"]
         if logits is not None:
             # A pixel whose tanh is saturated gets no gradient from the other terms and stays (a black or
@@ -87,21 +89,31 @@ class StyleTrainer(keras.Model):
         return terms["total"] / self.replicas
 
     def _instability(self, y_pred, y, training):
-        """Mean squared difference between the output for the photo and for its noisy copy. A copy moved
-        by (dy, dx) pixels (``stability_shift``) is compared with the output moved the same way, away from
-        the borders, so the strokes move with a panning scene instead of shimmering at the network's
-        four stride phases."""
+        """The weighted stability term. Unshifted: the output for the photo against the output for its
+        noisy copy. Shifted (``stability_shift``): against the output for a copy also moved by (dy, dx)
+        pixels, moved back alike and away from the borders, so the strokes move with a panning scene
+        instead of shimmering at the network's four stride phases; with ``stability_still_weight`` the
+        unmoved noisy copy is compared too, so a still scene's sensor noise stays as steady as without
+        the shift."""
+        y_pred = ops.cast(y_pred, "float32")
         if not self.stability_shift:
-            noisy = ops.cast(self.network(y, training=training), "float32")
-            return ops.mean(ops.square(ops.cast(y_pred, "float32") - noisy))
-        moved, offsets = y
+            return self.stability_weight * self._noise_gap(y_pred, y, training)
+        moved, offsets, *still = y
         out = ops.cast(self.network(moved, training=training), "float32")
         batch, height, width, channels = ops.shape(out)
         size = (batch, height - 2 * SHIFT_BORDER - self.stability_shift,
                 width - 2 * SHIFT_BORDER - self.stability_shift, channels)
         dy, dx = ops.cast(offsets[0, 0], "int32"), ops.cast(offsets[0, 1], "int32")
-        expected = ops.slice(ops.cast(y_pred, "float32"), (0, SHIFT_BORDER + dy, SHIFT_BORDER + dx, 0), size)
-        return ops.mean(ops.square(expected - ops.slice(out, (0, SHIFT_BORDER, SHIFT_BORDER, 0), size)))
+        expected = ops.slice(y_pred, (0, SHIFT_BORDER + dy, SHIFT_BORDER + dx, 0), size)
+        got = ops.slice(out, (0, SHIFT_BORDER, SHIFT_BORDER, 0), size)
+        gap = self.stability_weight * ops.mean(ops.square(expected - got))
+        if still:
+            gap = gap + self.stability_still_weight * self._noise_gap(y_pred, still[0], training)
+        return gap
+
+    def _noise_gap(self, y_pred, noisy, training):
+        """Mean squared difference between the output for the photo and for its noisy copy."""
+        return ops.mean(ops.square(y_pred - ops.cast(self.network(noisy, training=training), "float32")))
 
     @property
     def metrics(self):
@@ -166,7 +178,9 @@ def build_trainer(config: TrainConfig, painting: np.ndarray, vgg_weights: str | 
         loss = PerceptualLoss(config.loss, vgg_weights)
         loss.set_style(painting)
         trainer = StyleTrainer(network, loss, replicas=replicas, stability_weight=config.stability_weight,
-                               stability_shift=config.stability_shift, saturation_weight=config.saturation_weight)
+                               stability_shift=config.stability_shift,
+                               stability_still_weight=config.stability_still_weight,
+                               saturation_weight=config.saturation_weight)
         learning_rate = config.learning_rate
         if config.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps, alpha=0.1)
@@ -289,6 +303,7 @@ def train_style(
     dataset = PhotoBatches(data, config.image_size, config.batch_size, config.steps, config.seed,
                            start=run.initial_step, noise=config.stability_noise if config.stability_weight else 0.0,
                            shift=config.stability_shift if config.stability_weight else 0,
+                           still=bool(config.stability_still_weight),
                            cache=config.cache_photos, workers=config.workers, use_multiprocessing=False,
                            max_queue_size=8)
     painting = load_painting(config.style_image, config.style_size)
