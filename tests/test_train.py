@@ -213,6 +213,16 @@ def test_stability_batches_are_photos_plus_seeded_noise(photos):
     assert isinstance(PhotoBatches(photos, 64, 2, steps=3, seed=5)[0], np.ndarray)
 
 
+class NoLoss:
+    """Stands in for the perceptual loss where only the terms on the network itself are under test."""
+
+    def content_targets(self, x):
+        return None
+
+    def __call__(self, y_pred, targets):
+        return {"total": 0.0, "content": 0.0, "style": 0.0, "tv": 0.0}
+
+
 def test_shifted_stability_term_lines_the_outputs_up(photos):
     """With stability_shift the noisy copy comes moved up and left by (dy, dx) with its offsets, and the
     term compares the outputs moved alike: zero for a network that moves with its input (the identity),
@@ -231,13 +241,6 @@ def test_shifted_stability_term_lines_the_outputs_up(photos):
         np.testing.assert_allclose(moved[:, :64 - dy, :64 - dx], clean[:, dy:, dx:], atol=0.01)
         offsets_seen.add((int(dy), int(dx)))
     assert len(offsets_seen) > 2
-
-    class NoLoss:
-        def content_targets(self, x):
-            return None
-
-        def __call__(self, y_pred, targets):
-            return {"total": 0.0, "content": 0.0, "style": 0.0, "tv": 0.0}
 
     clean, (moved, offsets) = next(batches[i] for i in range(8) if batches[i][1][1][0].any())
     trainer = StyleTrainer(keras.Sequential([keras.layers.Identity()]), NoLoss(), stability_weight=1.0,
@@ -265,13 +268,6 @@ def test_still_term_beside_the_shifted_one(photos):
         np.testing.assert_array_equal(noisy, plain[step][1])
         np.testing.assert_array_equal(moved, shifted[step][1][0])
         np.testing.assert_array_equal(offsets, shifted[step][1][1])
-
-    class NoLoss:
-        def content_targets(self, x):
-            return None
-
-        def __call__(self, y_pred, targets):
-            return {"total": 0.0, "content": 0.0, "style": 0.0, "tv": 0.0}
 
     def term(still_weight, y):
         trainer = StyleTrainer(keras.Sequential([keras.layers.Identity()]), NoLoss(), stability_weight=1.0,

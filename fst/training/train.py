@@ -50,7 +50,7 @@ class StyleTrainer(keras.Model):
         super().__init__(**kwargs)
         self.network, self.perceptual, self.replicas = network, loss, replicas
         self.stability_weight, self.stability_shift = stability_weight, stability_shift
-        self.stability_still_weight = stability_still_weight if stability_shift else 0.0
+        self.stability_still_weight = stability_still_weight
         self.saturation_weight = saturation_weight
         if saturation_weight:  # the same layers, also giving what goes into the output's tanh
             self.with_logits = keras.Model(network.input, [network.output, network.get_layer("pixels").input])
